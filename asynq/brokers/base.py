@@ -1,0 +1,256 @@
+"""The broker protocol: the one seam between asynq and its storage.
+
+The client, the worker, the retry policy and the inspector speak only to :class:`Broker`.
+Every operation is atomic. Times are passed in (unix seconds, from the caller's clock) and
+never read inside a broker, so tests can drive time. Values crossing the seam are the plain
+attrs classes below, never storage replies.
+
+The contract is pinned by the conformance suite in :mod:`asynq.testing.conformance`, which
+every broker must pass.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+
+class TaskState(str, enum.Enum):
+    """Where a task is in its life (DESIGN §5); the values are the stored ``state`` field."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    SCHEDULED = "scheduled"
+    RETRY = "retry"
+    ARCHIVED = "archived"
+    COMPLETED = "completed"
+    AGGREGATING = "aggregating"
+
+
+@attrs.frozen
+class TaskMessage:
+    """A task as the broker stores it; field names follow Go asynq's ``TaskMessage``."""
+
+    type: str
+    payload: bytes
+    id: str
+    queue: str
+    retry: int = 25
+    """Maximum number of retries."""
+    retried: int = 0
+    error_msg: str = ""
+    timeout: int = 0
+    """Seconds a single run may take; 0 means no timeout."""
+    deadline: int = 0
+    """Unix seconds by which a run must finish; 0 means no deadline."""
+    unique_key: str = ""
+    last_failed_at: int = 0
+    retention: int = 0
+    """Seconds to keep the task, as completed, after it succeeds."""
+    completed_at: int = 0
+    group_key: str = ""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class EnqueueRequest:
+    """One task to store: pending now, or scheduled when ``process_at`` is in the future."""
+
+    message: TaskMessage
+    process_at: float | None = None
+    unique_ttl: float | None = None
+    """Seconds the uniqueness lock is held; None means the task is not unique."""
+
+
+@attrs.frozen
+class Lease:
+    """A task handed to one worker until ``expires_at``.
+
+    ``token`` fences the lease: a state change presented with a token that no longer owns the
+    task (because the lease expired and the task was recovered) is refused.
+    """
+
+    message: TaskMessage
+    token: str
+    expires_at: float
+
+
+@attrs.frozen
+class ServerState:
+    """A running worker server, as shown by the inspector and Go's asynqmon."""
+
+    host: str
+    pid: int
+    server_id: str
+    concurrency: int
+    queues: Mapping[str, int]
+    strict_priority: bool
+    status: str
+    started_at: float
+    active_worker_count: int = 0
+
+
+@attrs.frozen
+class WorkerState:
+    """One task being processed by a server."""
+
+    host: str
+    pid: int
+    server_id: str
+    task_id: str
+    task_type: str
+    task_payload: bytes
+    queue: str
+    started_at: float
+    deadline: float
+
+
+class NoticeKind(str, enum.Enum):
+    CANCEL = "cancel"
+    """A task ID whose processing should be cancelled."""
+    WAKEUP = "wakeup"
+    """A queue name that received new work."""
+
+
+@attrs.frozen
+class Notice:
+    kind: NoticeKind
+    value: str
+
+
+class Subscription(abc.ABC):
+    """A stream of notices from producers and operators to workers."""
+
+    @abc.abstractmethod
+    def get(self, timeout: float) -> Notice | None:
+        """Return the next notice, or None when none arrived within ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop receiving; further ``get`` calls are not allowed."""
+
+
+class Broker(abc.ABC):
+    """Storage for tasks, with one atomic operation per state change."""
+
+    # --- producing -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def enqueue(self, request: EnqueueRequest, *, now: float) -> TaskState:
+        """Store a new task and return its state (pending, or scheduled if due later).
+
+        Raises :class:`~asynq.errors.TaskIDConflictError` when a different task with that ID
+        exists in the queue (storing an identical message again is accepted, so a retried call
+        is harmless), and :class:`~asynq.errors.DuplicateTaskError` when the uniqueness lock is
+        held. Producers' wake-up notices are published to idle workers.
+        """
+
+    @abc.abstractmethod
+    def enqueue_many(
+        self, requests: Sequence[EnqueueRequest], *, now: float
+    ) -> list[TaskState | Exception]:
+        """Store many tasks in one round trip; one result per request, errors in place."""
+
+    # --- consuming -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def dequeue(
+        self, queues: Sequence[str], count: int, *, now: float, lease_until: float
+    ) -> list[Lease]:
+        """Move up to ``count`` pending tasks to active, trying ``queues`` in order.
+
+        Paused queues are skipped. Each task gets a lease expiring at ``lease_until``.
+        """
+
+    @abc.abstractmethod
+    def succeed(self, lease: Lease, *, now: float) -> bool:
+        """Finish an active task: delete it, or keep it as completed when it has a retention.
+
+        Counts it as processed and releases its uniqueness lock. Returns False, changing
+        nothing, when the lease was lost.
+        """
+
+    @abc.abstractmethod
+    def requeue(self, lease: Lease, *, now: float) -> bool:
+        """Put an active task back at the head of its pending list (worker shutdown)."""
+
+    @abc.abstractmethod
+    def retry(
+        self,
+        lease: Lease,
+        message: TaskMessage,
+        *,
+        retry_at: float,
+        is_failure: bool,
+        now: float,
+        only_if_expired: bool = False,
+    ) -> bool:
+        """Move an active task to retry, due at ``retry_at``, storing the updated ``message``.
+
+        ``is_failure`` counts it as processed and failed. With ``only_if_expired`` the move
+        happens only while the lease is still past due (the recoverer's guard against a
+        worker that extended it meanwhile). Returns False when the lease was lost.
+        """
+
+    @abc.abstractmethod
+    def archive(
+        self, lease: Lease, message: TaskMessage, *, now: float, only_if_expired: bool = False
+    ) -> bool:
+        """Move an active task to the archive, counted as processed and failed.
+
+        The archive is trimmed to the broker's age and size limits in the same step.
+        Returns False when the lease was lost.
+        """
+
+    @abc.abstractmethod
+    def extend_leases(self, leases: Sequence[Lease], *, until: float) -> list[Lease]:
+        """Extend the given leases to ``until``; return those that were lost (never revived)."""
+
+    # --- housekeeping ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def forward(self, queues: Sequence[str], *, now: float) -> int:
+        """Move scheduled and retry tasks due by ``now`` to pending; return how many moved."""
+
+    @abc.abstractmethod
+    def expired_leases(self, queues: Sequence[str], *, now: float) -> list[Lease]:
+        """Return the active tasks whose lease expired by ``now``, for the recoverer."""
+
+    @abc.abstractmethod
+    def reconcile_active(self, queues: Sequence[str], *, now: float) -> int:
+        """Give every active task that has no lease an already expired one; return how many."""
+
+    @abc.abstractmethod
+    def delete_expired_completed(self, queues: Sequence[str], *, now: float) -> int:
+        """Delete completed tasks whose retention ended by ``now``; return how many."""
+
+    @abc.abstractmethod
+    def write_server_state(
+        self, server: ServerState, workers: Sequence[WorkerState], *, ttl: float, now: float
+    ) -> None:
+        """Record a live server and its busy workers; the record expires after ``ttl``."""
+
+    @abc.abstractmethod
+    def clear_server_state(self, server: ServerState) -> None:
+        """Remove a server's record (on shutdown)."""
+
+    @abc.abstractmethod
+    def publish_cancellation(self, task_id: str) -> None:
+        """Ask every worker to cancel the task with this ID if it is running it."""
+
+    @abc.abstractmethod
+    def subscribe(self) -> Subscription:
+        """Start receiving cancellations and wake-ups."""
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise :class:`~asynq.errors.BrokerConnectionError` unless the broker answers."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. The broker must not be used afterwards."""

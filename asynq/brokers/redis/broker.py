@@ -1,0 +1,408 @@
+"""RedisBroker: the broker protocol over Redis, in Go asynq v0.26's data layout."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import redis
+from redis import exceptions as rex
+
+from asynq.brokers import base
+from asynq.brokers.base import EnqueueRequest, Lease, TaskMessage, TaskState
+from asynq.brokers.redis import codec, keys, scripts
+from asynq.errors import BrokerConnectionError, DuplicateTaskError, TaskIDConflictError
+
+logger = logging.getLogger("asynq")
+
+T = TypeVar("T")
+
+DAY_COUNTER_TTL = 90 * 24 * 3600
+"""Daily processed/failed counters expire 90 days after they start, as in Go asynq."""
+BATCH = 100
+"""Most tasks one housekeeping script moves per call, to keep Redis responsive."""
+
+# Errors after which the same call may succeed: the connection broke, the server is loading,
+# or (after a failover) we reached a demoted primary and must re-resolve the new one.
+_TRANSIENT = (
+    rex.ConnectionError,
+    rex.TimeoutError,
+    rex.BusyLoadingError,
+    rex.ReadOnlyError,
+    rex.TryAgainError,
+)
+
+_ENQUEUE_OUTCOME = {1: TaskState.PENDING, 2: TaskState.SCHEDULED}
+
+
+def _day(now: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+def _ns(now: float) -> int:
+    return int(now * 1e9)
+
+
+class RedisBroker(base.Broker):
+    """Stores tasks in Redis (standalone, Sentinel-managed or, later, Cluster).
+
+    Every call that fails because Redis is unreachable is retried with backoff for up to
+    ``retry_timeout`` seconds, then raises :class:`BrokerConnectionError` naming ``address``.
+    Retrying is safe: each script is idempotent or fenced against a second run.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        address: str,
+        retry_timeout: float = 5.0,
+        archive_max_age: float = 90 * 24 * 3600,
+        archive_max_size: int = 10_000,
+    ) -> None:
+        if archive_max_age <= 0 or archive_max_size <= 0:
+            raise ValueError("archive_max_age and archive_max_size must be positive")
+        self._client = client
+        self.address = address
+        self._retry_timeout = retry_timeout
+        self._archive_max_age = archive_max_age
+        self._archive_max_size = archive_max_size
+        self._scripts_loaded = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.address}>"
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _run(self, operation: Callable[[], T]) -> T:
+        """Run ``operation``, riding out transient Redis errors until the retry timeout."""
+        deadline = time.monotonic() + self._retry_timeout
+        delay = 0.05
+        while True:
+            try:
+                if not self._scripts_loaded:
+                    scripts.load_all(self._client)
+                    self._scripts_loaded = True
+                return operation()
+            except rex.NoScriptError:
+                # Redis restarted or failed over and lost its script cache.
+                self._scripts_loaded = False
+            except _TRANSIENT as exc:
+                if time.monotonic() + delay > deadline:
+                    raise BrokerConnectionError(self.address, exc) from exc
+                logger.debug("redis at %s unavailable (%s); retrying in %.2fs", self.address, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _script(self, name: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
+        return self._run(lambda: scripts.call(self._client, name, keys_, args))
+
+    def _pipelined(self, fill: Callable[[Any], None]) -> list[Any]:
+        """Send the commands ``fill`` queues on a pipeline in one round trip."""
+
+        def operation() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            fill(pipe)
+            return pipe.execute()
+
+        return self._run(operation)
+
+    # --- producing -------------------------------------------------------------------------
+
+    def enqueue(self, request: EnqueueRequest, *, now: float) -> TaskState:
+        (result,) = self.enqueue_many([request], now=now)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def enqueue_many(
+        self, requests: Sequence[EnqueueRequest], *, now: float
+    ) -> list[TaskState | Exception]:
+        if not requests:
+            return []
+        encoded = [codec.encode_task(r.message) for r in requests]
+
+        def fill(pipe: Any) -> None:
+            pipe.sadd(keys.ALL_QUEUES, *{r.message.queue for r in requests})
+            for request, msg in zip(requests, encoded):
+                self._queue_enqueue(pipe, request, msg, now)
+
+        replies = self._pipelined(fill)[1:]
+        return [self._enqueue_outcome(r, reply) for r, reply in zip(requests, replies)]
+
+    def _queue_enqueue(self, pipe: Any, request: EnqueueRequest, msg: bytes, now: float) -> None:
+        m = request.message
+        script_keys = [keys.task(m.queue, m.id), keys.pending(m.queue), keys.scheduled(m.queue)]
+        ttl_ms = ""
+        if request.unique_ttl is not None:
+            script_keys.append(m.unique_key)
+            ttl_ms = str(max(1, int(request.unique_ttl * 1000)))
+        due = "" if request.process_at is None or request.process_at <= now else repr(request.process_at)
+        args = [msg, m.id, _ns(now), due, ttl_ms, keys.WAKEUP_CHANNEL, m.queue]
+        scripts.call(pipe, "enqueue", script_keys, args)
+
+    @staticmethod
+    def _enqueue_outcome(request: EnqueueRequest, reply: int) -> TaskState | Exception:
+        m = request.message
+        if reply == 0:
+            return TaskIDConflictError(m.queue, m.id)
+        if reply == -1:
+            return DuplicateTaskError(m.queue, m.unique_key)
+        return _ENQUEUE_OUTCOME[reply]
+
+    # --- consuming -------------------------------------------------------------------------
+
+    def dequeue(
+        self, queues: Sequence[str], count: int, *, now: float, lease_until: float
+    ) -> list[Lease]:
+        token = uuid.uuid4().hex
+        leases: list[Lease] = []
+        for queue in queues:
+            wanted = count - len(leases)
+            if wanted <= 0:
+                break
+            reply = self._script(
+                "dequeue",
+                [keys.pending(queue), keys.paused(queue), keys.active(queue), keys.lease(queue)],
+                [repr(lease_until), keys.task_prefix(queue), wanted, token],
+            )
+            for task_id, raw in zip(reply[::2], reply[1::2]):
+                lease = self._lease_from(queue, task_id.decode(), raw, token, lease_until, now)
+                if lease is not None:
+                    leases.append(lease)
+        return leases
+
+    def _lease_from(
+        self, queue: str, task_id: str, raw: bytes, token: str, expires_at: float, now: float
+    ) -> Lease | None:
+        """Decode a leased task; a corrupt one is archived with an error saying so."""
+        try:
+            return Lease(codec.decode_task(raw), token, expires_at)
+        except codec.CorruptMessageError as exc:
+            logger.error("archiving task %s of queue %s: %s", task_id, queue, exc)
+            placeholder = TaskMessage(
+                type="", payload=raw, id=task_id, queue=queue, error_msg=f"corrupt task message: {exc}"
+            )
+            self.archive(Lease(placeholder, token, expires_at), placeholder, now=now)
+            return None
+
+    def succeed(self, lease: Lease, *, now: float) -> bool:
+        m = lease.message
+        q = m.queue
+        script_keys = [
+            keys.active(q),
+            keys.lease(q),
+            keys.task(q, m.id),
+            keys.completed(q),
+            keys.processed_on(q, _day(now)),
+            keys.processed_total(q),
+        ]
+        if m.unique_key:
+            script_keys.append(m.unique_key)
+        msg, expires = b"", ""
+        if m.retention > 0:
+            msg = codec.encode_task(attrs.evolve(m, completed_at=int(now)))
+            expires = repr(now + m.retention)
+        args = [m.id, lease.token, int(now) + DAY_COUNTER_TTL, msg, expires]
+        return self._script("succeed", script_keys, args) == 1
+
+    def requeue(self, lease: Lease, *, now: float) -> bool:
+        m = lease.message
+        script_keys = [keys.active(m.queue), keys.lease(m.queue), keys.task(m.queue, m.id), keys.pending(m.queue)]
+        args = [m.id, lease.token, _ns(now), keys.WAKEUP_CHANNEL, m.queue]
+        return self._script("requeue", script_keys, args) == 1
+
+    def _failure_keys(self, m: TaskMessage, target: str, now: float) -> list[str]:
+        q, day = m.queue, _day(now)
+        return [
+            keys.active(q),
+            keys.lease(q),
+            keys.task(q, m.id),
+            target,
+            keys.processed_on(q, day),
+            keys.processed_total(q),
+            keys.failed_on(q, day),
+            keys.failed_total(q),
+        ]
+
+    def retry(
+        self,
+        lease: Lease,
+        message: TaskMessage,
+        *,
+        retry_at: float,
+        is_failure: bool,
+        now: float,
+        only_if_expired: bool = False,
+    ) -> bool:
+        script_keys = self._failure_keys(message, keys.retry(message.queue), now)
+        args = [
+            message.id,
+            lease.token,
+            repr(now) if only_if_expired else "",
+            repr(retry_at),
+            codec.encode_task(message),
+            "1" if is_failure else "0",
+            int(now) + DAY_COUNTER_TTL,
+        ]
+        return self._script("retry", script_keys, args) == 1
+
+    def archive(
+        self, lease: Lease, message: TaskMessage, *, now: float, only_if_expired: bool = False
+    ) -> bool:
+        script_keys = self._failure_keys(message, keys.archived(message.queue), now)
+        args = [
+            message.id,
+            lease.token,
+            repr(now) if only_if_expired else "",
+            repr(now),
+            codec.encode_task(message),
+            int(now) + DAY_COUNTER_TTL,
+            repr(now - self._archive_max_age),
+            self._archive_max_size,
+            keys.task_prefix(message.queue),
+        ]
+        return self._script("archive", script_keys, args) == 1
+
+    def extend_leases(self, leases: Sequence[Lease], *, until: float) -> list[Lease]:
+        by_queue: dict[str, list[Lease]] = {}
+        for lease in leases:
+            by_queue.setdefault(lease.message.queue, []).append(lease)
+        if not by_queue:
+            return []
+
+        def fill(pipe: Any) -> None:
+            for queue, held in by_queue.items():
+                script_keys = [keys.lease(queue)] + [keys.task(queue, h.message.id) for h in held]
+                args: list[Any] = [repr(until)]
+                for h in held:
+                    args += [h.message.id, h.token]
+                scripts.call(pipe, "extend_leases", script_keys, args)
+
+        lost_ids = {
+            (queue, task_id.decode())
+            for queue, reply in zip(by_queue, self._pipelined(fill))
+            for task_id in reply
+        }
+        return [lease for lease in leases if (lease.message.queue, lease.message.id) in lost_ids]
+
+    # --- housekeeping ----------------------------------------------------------------------
+
+    def _per_queue(self, queues: Iterable[str], queue_script: Callable[[Any, str], None]) -> list[Any]:
+        """Run one script per queue, all in one round trip."""
+        queues = list(queues)
+        if not queues:
+            return []
+        return self._pipelined(lambda pipe: [queue_script(pipe, q) for q in queues])
+
+    def forward(self, queues: Sequence[str], *, now: float) -> int:
+        def queue_script(pipe: Any, q: str) -> None:
+            for source in (keys.scheduled(q), keys.retry(q)):
+                args = [repr(now), keys.task_prefix(q), _ns(now), BATCH, keys.WAKEUP_CHANNEL, q]
+                scripts.call(pipe, "forward", [source, keys.pending(q)], args)
+
+        return sum(self._per_queue(queues, queue_script))
+
+    def expired_leases(self, queues: Sequence[str], *, now: float) -> list[Lease]:
+        def queue_script(pipe: Any, q: str) -> None:
+            scripts.call(pipe, "expired_leases", [keys.lease(q)], [repr(now), keys.task_prefix(q), BATCH])
+
+        leases = []
+        for q, reply in zip(queues, self._per_queue(queues, queue_script)):
+            for task_id, raw, token in zip(reply[::3], reply[1::3], reply[2::3]):
+                # The lease already expired, so a corrupt message is archived on the spot.
+                lease = self._lease_from(q, task_id.decode(), raw, token.decode(), now, now)
+                if lease is not None:
+                    leases.append(lease)
+        return leases
+
+    def reconcile_active(self, queues: Sequence[str], *, now: float) -> int:
+        def queue_script(pipe: Any, q: str) -> None:
+            scripts.call(pipe, "reconcile_active", [keys.active(q), keys.lease(q)], [repr(now)])
+
+        return sum(self._per_queue(queues, queue_script))
+
+    def delete_expired_completed(self, queues: Sequence[str], *, now: float) -> int:
+        def queue_script(pipe: Any, q: str) -> None:
+            args = [repr(now), keys.task_prefix(q), BATCH]
+            scripts.call(pipe, "delete_expired_completed", [keys.completed(q)], args)
+
+        return sum(self._per_queue(queues, queue_script))
+
+    def write_server_state(
+        self,
+        server: base.ServerState,
+        workers: Sequence[base.WorkerState],
+        *,
+        ttl: float,
+        now: float,
+    ) -> None:
+        server_key = keys.server_info(server.host, server.pid, server.server_id)
+        workers_key = keys.workers(server.host, server.pid, server.server_id)
+        args: list[Any] = [int(ttl * 1000), codec.encode_server(server)]
+        for w in workers:
+            args += [w.task_id, codec.encode_worker(w)]
+
+        def fill(pipe: Any) -> None:
+            scripts.call(pipe, "write_server_state", [server_key, workers_key], args)
+            pipe.zadd(keys.ALL_SERVERS, {server_key: now + ttl})
+            pipe.zadd(keys.ALL_WORKERS, {workers_key: now + ttl})
+
+        self._pipelined(fill)
+
+    def clear_server_state(self, server: base.ServerState) -> None:
+        server_key = keys.server_info(server.host, server.pid, server.server_id)
+        workers_key = keys.workers(server.host, server.pid, server.server_id)
+
+        def fill(pipe: Any) -> None:
+            pipe.zrem(keys.ALL_SERVERS, server_key)
+            pipe.zrem(keys.ALL_WORKERS, workers_key)
+            pipe.delete(server_key)
+            pipe.delete(workers_key)
+
+        self._pipelined(fill)
+
+    def publish_cancellation(self, task_id: str) -> None:
+        self._run(lambda: self._client.publish(keys.CANCEL_CHANNEL, task_id))
+
+    def subscribe(self) -> base.Subscription:
+        return _RedisSubscription(self)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        self._run(self._client.ping)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+_CHANNEL_KINDS = {
+    keys.CANCEL_CHANNEL.encode(): base.NoticeKind.CANCEL,
+    keys.WAKEUP_CHANNEL.encode(): base.NoticeKind.WAKEUP,
+}
+
+
+class _RedisSubscription(base.Subscription):
+    """Cancellations and wake-ups over Redis pub/sub; reconnects and resubscribes on its own."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self._broker = broker
+        self._pubsub = broker._client.pubsub(ignore_subscribe_messages=True)
+        broker._run(lambda: self._pubsub.subscribe(*(c.decode() for c in _CHANNEL_KINDS)))
+
+    def get(self, timeout: float) -> base.Notice | None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            # Subscribe confirmations come through here too and yield None; keep waiting.
+            message = self._broker._run(lambda: self._pubsub.get_message(timeout=left))
+            if message is not None and message["type"] == "message":
+                return base.Notice(_CHANNEL_KINDS[message["channel"]], message["data"].decode())
+        return None
+
+    def close(self) -> None:
+        self._pubsub.close()

@@ -1,0 +1,101 @@
+"""Task (what to do), TaskInfo (what the broker holds) and TaskState."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from asynq.brokers.base import TaskMessage, TaskState
+from asynq.payload import Payload
+
+__all__ = ["Task", "TaskInfo", "TaskState"]
+
+
+def _utc(seconds: float) -> dt.datetime | None:
+    """A unix time as an aware UTC datetime; 0 (Go's "unset") as None."""
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc) if seconds else None
+
+
+def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    headers = dict(headers or {})
+    for key, value in headers.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"headers must map str to str, got {key!r}: {value!r}")
+    return headers
+
+
+class Task:
+    """A unit of work: a type name that picks the handler, and a payload.
+
+    The payload is JSON-serialisable data or raw ``bytes`` (see :class:`Payload`). Inside a
+    handler the task also carries its context: ``id``, ``queue``, ``retry_count``,
+    ``max_retry`` and ``deadline``; outside one those are ``None`` / 0.
+    """
+
+    def __init__(self, type: str, payload: Any = None, *, headers: Mapping[str, str] | None = None) -> None:
+        if not isinstance(type, str) or not type.strip():
+            raise ValueError(f"task type must be a non-empty string, got {type!r}")
+        self.type = type
+        self.payload = payload if isinstance(payload, Payload) else Payload(payload)
+        self.headers = check_headers(headers)
+        self.id: str | None = None
+        self.queue: str | None = None
+        self.retry_count = 0
+        self.max_retry = 0
+        self.deadline: dt.datetime | None = None
+
+    def __repr__(self) -> str:
+        where = f" id={self.id!r} queue={self.queue!r}" if self.id else ""
+        return f"<Task {self.type!r}{where} payload={self.payload!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Task):
+            return NotImplemented
+        return (self.type, self.payload, self.headers) == (other.type, other.payload, other.headers)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable context: not hashable
+
+
+@attrs.frozen
+class TaskInfo:
+    """A snapshot of a task as the broker holds it."""
+
+    id: str
+    queue: str
+    type: str
+    payload: Payload
+    state: TaskState
+    max_retry: int
+    retried: int
+    last_error: str
+    last_failed_at: dt.datetime | None
+    timeout: dt.timedelta | None
+    deadline: dt.datetime | None
+    next_process_at: dt.datetime | None
+    """When the task is (or was, if pending) due to run."""
+    retention: dt.timedelta | None
+    completed_at: dt.datetime | None
+    headers: Mapping[str, str]
+
+    @classmethod
+    def from_message(cls, msg: TaskMessage, state: TaskState, next_process_at: float) -> TaskInfo:
+        return cls(
+            id=msg.id,
+            queue=msg.queue,
+            type=msg.type,
+            payload=Payload.from_bytes(msg.payload),
+            state=state,
+            max_retry=msg.retry,
+            retried=msg.retried,
+            last_error=msg.error_msg,
+            last_failed_at=_utc(msg.last_failed_at),
+            timeout=dt.timedelta(seconds=msg.timeout) if msg.timeout else None,
+            deadline=_utc(msg.deadline),
+            next_process_at=_utc(next_process_at),
+            retention=dt.timedelta(seconds=msg.retention) if msg.retention else None,
+            completed_at=_utc(msg.completed_at),
+            headers=dict(msg.headers),
+        )
