@@ -10,11 +10,13 @@ from asynq.brokers.redis.broker import RedisBroker
 from asynq.brokers.redis.options import RedisClientOpt, RedisFailoverClientOpt
 from asynq.client import Client
 from asynq.clock import Clock, SystemClock
+from asynq.config import Config
 from asynq.errors import (
     AsynqError,
     BrokerConnectionError,
     DuplicateTaskError,
     EnqueueManyError,
+    NoHandlerError,
     PayloadError,
     QueueNotEmptyError,
     QueueNotFoundError,
@@ -22,19 +24,32 @@ from asynq.errors import (
     TaskNotFoundError,
     TaskStateError,
 )
+from asynq.mux import Handler, HandlerFunc, Middleware, ServeMux
 from asynq.payload import Payload
+from asynq.processor import DeadlineExceeded, TaskCanceled
+from asynq.recoverer import LeaseExpired
+from asynq.retry import RevokeTask, SkipRetry, default_retry_delay
+from asynq.server import Background, Server
 from asynq.task import Task, TaskInfo, TaskState
 
 __all__ = [
     "AsynqError",
+    "Background",
     "Broker",
     "BrokerConnectionError",
     "BrokerSpec",
     "Client",
     "Clock",
+    "Config",
+    "DeadlineExceeded",
     "DuplicateTaskError",
     "EnqueueManyError",
+    "Handler",
+    "HandlerFunc",
+    "LeaseExpired",
     "MemoryBroker",
+    "Middleware",
+    "NoHandlerError",
     "Payload",
     "PayloadError",
     "QueueNotEmptyError",
@@ -42,11 +57,17 @@ __all__ = [
     "RedisBroker",
     "RedisClientOpt",
     "RedisFailoverClientOpt",
+    "RevokeTask",
+    "ServeMux",
+    "Server",
+    "SkipRetry",
     "SystemClock",
     "Task",
+    "TaskCanceled",
     "TaskIDConflictError",
     "TaskInfo",
     "TaskNotFoundError",
     "TaskState",
     "TaskStateError",
+    "default_retry_delay",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class AsynqError(Exception):
     """Base class of every exception asynq raises on purpose."""
@@ -61,3 +63,17 @@ class EnqueueManyError(AsynqError):
         failed = [r for r in results if isinstance(r, Exception)]
         super().__init__(f"{len(failed)} of {len(results)} tasks were not enqueued; first: {failed[0]}")
         self.results = results
+
+
+class NoHandlerError(AsynqError, LookupError):
+    """A :class:`ServeMux` has no route for the task's type; the worker retries it like any failure."""
+
+    def __init__(self, task_type: str, patterns: Iterable[str]) -> None:
+        self.task_type = task_type
+        self.patterns = tuple(patterns)
+        registered = ", ".join(repr(p) for p in self.patterns) or "none"
+        super().__init__(f"no handler registered for task type {task_type!r} (registered patterns: {registered})")
+
+    def __reduce__(self) -> tuple[type[NoHandlerError], tuple[str, tuple[str, ...]]]:
+        # The default pickles only the message, which __init__ cannot take back.
+        return type(self), (self.task_type, self.patterns)

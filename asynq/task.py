@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -20,6 +21,8 @@ def _utc(seconds: float) -> dt.datetime | None:
 
 
 def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    if headers is not None and not isinstance(headers, Mapping):
+        raise TypeError(f"headers must be a mapping of str to str, got {type(headers).__name__}")
     headers = dict(headers or {})
     for key, value in headers.items():
         if not isinstance(key, str) or not isinstance(value, str):
@@ -46,6 +49,47 @@ class Task:
         self.retry_count = 0
         self.max_retry = 0
         self.deadline: dt.datetime | None = None
+        self._cancelled: threading.Event | None = None
+        self._result_writer: Callable[[bytes], None] | None = None
+
+    @classmethod
+    def _from_message(cls, msg: TaskMessage) -> Task:
+        """The task a stored message describes, with its ID, queue and retry counts."""
+        task = cls(msg.type, Payload.from_bytes(msg.payload), headers=msg.headers)
+        task.id = msg.id
+        task.queue = msg.queue
+        task.retry_count = msg.retried
+        task.max_retry = msg.retry
+        return task
+
+    @classmethod
+    def _running(
+        cls,
+        msg: TaskMessage,
+        *,
+        deadline: float,
+        cancelled: threading.Event,
+        result_writer: Callable[[bytes], None],
+    ) -> Task:
+        """The task as a handler sees it, with its context."""
+        task = cls._from_message(msg)
+        task.deadline = _utc(deadline)
+        task._cancelled = cancelled
+        task._result_writer = result_writer
+        return task
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the task passed its deadline or was cancelled; a handler should stop."""
+        return self._cancelled is not None and self._cancelled.is_set()
+
+    def write_result(self, data: bytes) -> None:
+        """Store a result with the task; kept after success when the task has a retention."""
+        if self._result_writer is None:
+            raise RuntimeError("write_result works only inside a handler")
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"a task result must be bytes, got {type(data).__name__}")
+        self._result_writer(bytes(data))
 
     def __repr__(self) -> str:
         where = f" id={self.id!r} queue={self.queue!r}" if self.id else ""

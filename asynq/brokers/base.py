@@ -206,6 +206,10 @@ class Broker(abc.ABC):
         """
 
     @abc.abstractmethod
+    def write_result(self, lease: Lease, data: bytes) -> bool:
+        """Store a handler's result on its active task; False when the lease was lost."""
+
+    @abc.abstractmethod
     def extend_leases(self, leases: Sequence[Lease], *, until: float) -> list[Lease]:
         """Extend the given leases to ``until``; return those that were lost (never revived)."""
 
@@ -214,6 +218,10 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def forward(self, queues: Sequence[str], *, now: float) -> int:
         """Move scheduled and retry tasks due by ``now`` to pending; return how many moved."""
+
+    @abc.abstractmethod
+    def next_due_at(self, queues: Sequence[str]) -> float | None:
+        """The earliest due time of any scheduled or retry task, or None if there is none."""
 
     @abc.abstractmethod
     def expired_leases(self, queues: Sequence[str], *, now: float) -> list[Lease]:
@@ -244,6 +252,12 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def subscribe(self) -> Subscription:
         """Start receiving cancellations and wake-ups."""
+
+    # --- inspecting ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def queues(self) -> list[str]:
+        """Every queue name ever written to, sorted."""
 
     # --- lifecycle -------------------------------------------------------------------------
 

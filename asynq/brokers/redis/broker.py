@@ -268,6 +268,10 @@ class RedisBroker(base.Broker):
         ]
         return self._script("archive", script_keys, args) == 1
 
+    def write_result(self, lease: Lease, data: bytes) -> bool:
+        m = lease.message
+        return self._script("write_result", [keys.task(m.queue, m.id)], [lease.token, data]) == 1
+
     def extend_leases(self, leases: Sequence[Lease], *, until: float) -> list[Lease]:
         by_queue: dict[str, list[Lease]] = {}
         for lease in leases:
@@ -293,7 +297,7 @@ class RedisBroker(base.Broker):
     # --- housekeeping ----------------------------------------------------------------------
 
     def _per_queue(self, queues: Iterable[str], queue_script: Callable[[Any, str], None]) -> list[Any]:
-        """Run one script per queue, all in one round trip."""
+        """Queue the same commands for every queue, all sent in one round trip."""
         queues = list(queues)
         if not queues:
             return []
@@ -306,6 +310,14 @@ class RedisBroker(base.Broker):
                 scripts.call(pipe, "forward", [source, keys.pending(q)], args)
 
         return sum(self._per_queue(queues, queue_script))
+
+    def next_due_at(self, queues: Sequence[str]) -> float | None:
+        def queue_reads(pipe: Any, q: str) -> None:
+            pipe.zrange(keys.scheduled(q), 0, 0, withscores=True)
+            pipe.zrange(keys.retry(q), 0, 0, withscores=True)
+
+        firsts = [score for reply in self._per_queue(queues, queue_reads) for _, score in reply]
+        return min(firsts, default=None)
 
     def expired_leases(self, queues: Sequence[str], *, now: float) -> list[Lease]:
         def queue_script(pipe: Any, q: str) -> None:
@@ -371,6 +383,11 @@ class RedisBroker(base.Broker):
 
     def subscribe(self) -> base.Subscription:
         return _RedisSubscription(self)
+
+    # --- inspecting ------------------------------------------------------------------------
+
+    def queues(self) -> list[str]:
+        return sorted(q.decode() for q in self._run(lambda: self._client.smembers(keys.ALL_QUEUES)))
 
     # --- lifecycle -------------------------------------------------------------------------
 

@@ -1,0 +1,35 @@
+"""The connection flags every command shares, as in the seed's asynqmon."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import urllib.parse
+
+DEFAULT_URI = "redis://127.0.0.1:6379"
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("broker")
+    group.add_argument(
+        "-u", "--uri",
+        default=os.environ.get("ASYNQ_REDIS_URL", DEFAULT_URI),
+        help="broker URL or host:port (default: $ASYNQ_REDIS_URL or %(default)s)",
+    )
+    group.add_argument("-n", "--db", type=int, help="Redis database number")
+    group.add_argument("-p", "--password", help="Redis password")
+    group.add_argument("--username", help="Redis ACL user")
+
+
+def broker_url(args: argparse.Namespace) -> str:
+    """The URL the flags name; --db, --password and --username override the URL's own."""
+    uri = args.uri if "://" in args.uri else f"redis://{args.uri}"
+    if uri.startswith("memory://") or not (args.db is not None or args.password or args.username):
+        return uri
+    parts = urllib.parse.urlsplit(uri)
+    user = urllib.parse.quote(args.username or parts.username or "", safe="")
+    password = args.password or parts.password
+    hosts = parts.netloc.rpartition("@")[2]
+    credentials = f"{user}:{urllib.parse.quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    path = f"/{args.db}" if args.db is not None else parts.path
+    return urllib.parse.urlunsplit((parts.scheme, credentials + hosts, path, parts.query, ""))

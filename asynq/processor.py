@@ -1,0 +1,341 @@
+"""The processor: fetches tasks when a worker thread is free and runs them."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import queue
+import random
+import threading
+from collections.abc import Callable, Mapping
+
+from asynq._loop import ErrorLog
+from asynq.brokers.base import Broker, Lease
+from asynq.clock import Clock
+from asynq.errors import AsynqError, BrokerConnectionError
+from asynq.retry import Outcome, RetryPolicy
+from asynq.task import Task
+
+HandlerFunc = Callable[[Task], None]
+
+
+class DeadlineExceeded(AsynqError):
+    """The run passed its timeout or deadline."""
+
+
+class TaskCanceled(AsynqError):
+    """The run was cancelled through the inspector or ``asynq:cancel``."""
+
+
+class _Interrupt(BaseException):
+    """Raised inside an abandoned handler's thread to stop pure-Python code.
+
+    A BaseException so that a handler's ``except Exception`` does not swallow it.
+    """
+
+
+def queue_order(queues: Mapping[str, int], strict: bool) -> Callable[[], list[str]]:
+    """Return a function giving the order to try queues in for one fetch.
+
+    Strict: by weight, highest first, every time. Otherwise a weighted random order: a queue
+    with weight 6 comes first six times as often as one with weight 1, and none starves.
+    """
+    by_weight = sorted(queues, key=lambda q: -queues[q])
+    if strict or len(queues) == 1:
+        return lambda: list(by_weight)
+    names = list(queues)
+    weights = [queues[q] for q in names]
+
+    def weighted() -> list[str]:
+        order: list[str] = []
+        remaining_names, remaining_weights = names[:], weights[:]
+        while remaining_names:
+            (pick,) = random.choices(range(len(remaining_names)), remaining_weights)
+            order.append(remaining_names.pop(pick))
+            remaining_weights.pop(pick)
+        return order
+
+    return weighted
+
+
+class Run:
+    """One task being processed: its lease, its thread and who gets to settle it."""
+
+    def __init__(self, lease: Lease, task: Task, started_at: float, deadline: float, cancelled: threading.Event) -> None:
+        self.lease = lease
+        self.task = task
+        self.started_at = started_at
+        self.deadline = deadline
+        self.cancelled = cancelled
+        self.thread = threading.current_thread()
+        self.lease_lost = False
+        self._claimed = False
+        self._claim_lock = threading.Lock()
+
+    def claim(self) -> bool:
+        """True for the first caller only: the worker finishing it, or the watchdog ending it."""
+        with self._claim_lock:
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
+
+    def interrupt(self) -> None:
+        """Ask the handler to stop: set its flag, and raise inside its Python code."""
+        self.cancelled.set()
+        if self.thread.ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.thread.ident), ctypes.py_object(_Interrupt)
+            )
+
+
+class Processor:
+    """Runs up to ``concurrency`` tasks at once, each on a pooled thread.
+
+    It fetches only as many tasks as there are free threads, in one broker call. When every
+    queue is empty it waits for a producer's wake-up, or ``idle_poll_interval`` at most. A
+    run past its deadline is failed, its handler interrupted, and its thread replaced, so a
+    hung handler never shrinks the pool.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        handler: HandlerFunc,
+        *,
+        concurrency: int,
+        queues: Mapping[str, int],
+        strict_priority: bool,
+        lease_duration: float,
+        idle_poll_interval: float,
+        policy: RetryPolicy,
+        error_handler: Callable[[Task, BaseException], None] | None,
+        defer: Callable[[Callable[[], object], float], None],
+        clock: Clock,
+        logger: logging.Logger,
+    ) -> None:
+        self._broker = broker
+        self._handler = handler
+        self._concurrency = concurrency
+        self._order = queue_order(queues, strict_priority)
+        self._lease_duration = lease_duration
+        self._idle_poll_interval = idle_poll_interval
+        self._policy = policy
+        self._error_handler = error_handler
+        self._defer = defer
+        self._clock = clock
+        self._logger = logger
+        self._fetch_errors = ErrorLog(logger, "fetching tasks")
+
+        self._lock = threading.Condition()
+        self._free = concurrency
+        self._runs: dict[tuple[str, str], Run] = {}
+        self._inbox: queue.SimpleQueue[Lease | None] = queue.SimpleQueue()
+        self._wakeup = threading.Event()
+        self._fetching = threading.Event()
+        self._stopping = threading.Event()
+        self._fetcher = threading.Thread(target=self._fetch_loop, name="asynq-fetcher", daemon=True)
+        self._watchdog = threading.Thread(target=self._watch_deadlines, name="asynq-watchdog", daemon=True)
+
+    # --- control ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._fetching.set()
+        for _ in range(self._concurrency):
+            self._start_worker()
+        self._fetcher.start()
+        self._watchdog.start()
+
+    def stop_fetching(self) -> None:
+        """Take no new tasks; running ones go on (SIGTSTP, and the first step of shutdown)."""
+        self._fetching.clear()
+        self._wakeup.set()
+
+    def wake(self) -> None:
+        """A producer announced new work."""
+        self._wakeup.set()
+
+    def cancel(self, task_id: str) -> bool:
+        """End the run of ``task_id`` if this processor has it; it goes through the retry policy."""
+        with self._lock:
+            run = next((r for r in self._runs.values() if r.lease.message.id == task_id), None)
+        if run is None:
+            return False
+        self._abandon(run, TaskCanceled(f"task {task_id} was cancelled"))
+        return True
+
+    def shutdown(self, timeout: float) -> None:
+        """Stop fetching, give running tasks ``timeout`` seconds, requeue the rest."""
+        self.stop_fetching()
+        self._stopping.set()
+        self._fetcher.join()
+        with self._lock:
+            self._lock.notify_all()
+            self._lock.wait_for(lambda: not self._runs, timeout)
+            unfinished = [r for r in self._runs.values() if r.claim()]
+            for run in unfinished:
+                del self._runs[(run.lease.message.queue, run.lease.message.id)]
+        leftovers = []
+        while not self._inbox.empty():
+            lease = self._inbox.get()
+            if lease is not None:
+                leftovers.append(lease)
+        for run in unfinished:
+            run.interrupt()
+        for lease in [r.lease for r in unfinished] + leftovers:
+            self._requeue(lease)
+        for _ in range(self._concurrency):
+            self._inbox.put(None)
+        self._watchdog.join()
+
+    def runs(self) -> list[Run]:
+        """The runs in progress, for the heartbeater."""
+        with self._lock:
+            return list(self._runs.values())
+
+    # --- fetching --------------------------------------------------------------------------
+
+    def _fetch_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                self._lock.wait_for(lambda: self._free > 0 or self._stopping.is_set())
+                free = self._free
+            if not self._fetching.is_set():
+                self._wakeup.wait(self._idle_poll_interval)
+                self._wakeup.clear()
+                continue
+            # Cleared before asking, so a wake-up that arrives meanwhile is not lost.
+            self._wakeup.clear()
+            leases = self._fetch(free)
+            if not leases:
+                self._wakeup.wait(self._idle_poll_interval)
+                continue
+            with self._lock:
+                self._free -= len(leases)
+            for lease in leases:
+                self._inbox.put(lease)
+
+    def _fetch(self, count: int) -> list[Lease]:
+        now = self._clock.now()
+        try:
+            leases = self._broker.dequeue(self._order(), count, now=now, lease_until=now + self._lease_duration)
+        except Exception as exc:
+            self._fetch_errors.failed(exc)
+            return []
+        self._fetch_errors.succeeded()
+        return leases
+
+    # --- running ---------------------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        threading.Thread(target=self._work, name="asynq-worker", daemon=True).start()
+
+    def _work(self) -> None:
+        try:
+            while (lease := self._inbox.get()) is not None:
+                if not self._process(lease):
+                    return  # abandoned: a fresh thread took this one's place
+        except _Interrupt:
+            return  # the interrupt landed after the handler returned; the run is settled
+
+    def _process(self, lease: Lease) -> bool:
+        """Run one task; False when the run was taken away from this thread."""
+        msg = lease.message
+        now = self._clock.now()
+        limits = [now + msg.timeout if msg.timeout else 0, msg.deadline]
+        deadline = min((t for t in limits if t), default=float("inf"))
+        cancelled = threading.Event()
+        task = Task._running(
+            msg,
+            deadline=0 if deadline == float("inf") else deadline,
+            cancelled=cancelled,
+            result_writer=lambda data: self._write_result(lease, data),
+        )
+        run = Run(lease, task, now, deadline, cancelled)
+        with self._lock:
+            self._runs[(msg.queue, msg.id)] = run
+            self._lock.notify_all()  # the watchdog may need to wake earlier
+        error: BaseException | None = None
+        try:
+            self._handler(task)
+        except _Interrupt:
+            return False
+        except BaseException as exc:  # noqa: BLE001 - a handler's error must never kill the worker
+            error = exc
+        if not run.claim():
+            return False
+        self._settle(run, error)
+        return True
+
+    def _write_result(self, lease: Lease, data: bytes) -> None:
+        if not self._broker.write_result(lease, data):
+            raise TaskCanceled(f"task {lease.message.id} lost its lease; the result was not stored")
+
+    def _settle(self, run: Run, error: BaseException | None) -> None:
+        msg = run.lease.message
+        try:
+            if error is not None:
+                self._report(run.task, error)
+            if run.lease_lost:
+                self._logger.warning("task %s lost its lease; its outcome is dropped (another worker has it)", msg.id)
+                return
+            self._record(run, error)
+        finally:
+            with self._lock:
+                self._runs.pop((msg.queue, msg.id), None)
+                self._free += 1
+                self._lock.notify_all()
+
+    def _record(self, run: Run, error: BaseException | None) -> None:
+        def record() -> Outcome:
+            return self._policy.settle(self._broker, run.lease, run.task, error, now=self._clock.now())
+
+        try:
+            outcome = record()
+        except BrokerConnectionError as exc:
+            self._logger.warning("cannot record the outcome of task %s (%s); will retry", run.lease.message.id, exc)
+            self._defer(record, run.lease.expires_at)
+            return
+        if outcome is Outcome.LEASE_LOST:
+            self._logger.warning("task %s lost its lease before it finished; another worker has it", run.lease.message.id)
+
+    def _report(self, task: Task, error: BaseException) -> None:
+        self._logger.info("task %s (%s) failed: %s", task.id, task.type, error)
+        if self._error_handler is None:
+            return
+        try:
+            self._error_handler(task, error)
+        except Exception:
+            self._logger.exception("error_handler raised for task %s", task.id)
+
+    # --- deadlines -------------------------------------------------------------------------
+
+    def _watch_deadlines(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping.is_set() and not self._runs:
+                    return
+                now = self._clock.now()
+                overdue = [r for r in self._runs.values() if r.deadline <= now]
+                if not overdue:
+                    soonest = min((r.deadline for r in self._runs.values()), default=float("inf"))
+                    self._lock.wait(min(soonest - now, 1.0))
+                    continue
+            for run in overdue:
+                self._abandon(run, DeadlineExceeded(f"task {run.lease.message.id} passed its deadline"))
+
+    def _abandon(self, run: Run, error: BaseException) -> None:
+        """End a run from outside its thread, and give its slot to a fresh thread."""
+        if not run.claim():
+            return
+        run.interrupt()
+        self._start_worker()
+        self._settle(run, error)
+
+    def _requeue(self, lease: Lease) -> None:
+        try:
+            if not self._broker.requeue(lease, now=self._clock.now()):
+                self._logger.warning("task %s lost its lease before it could be requeued", lease.message.id)
+        except Exception as exc:
+            # Its lease will expire and the recoverer of any worker will bring it back.
+            self._logger.error("cannot requeue task %s (%s); it comes back when its lease expires", lease.message.id, exc)

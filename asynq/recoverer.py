@@ -1,0 +1,62 @@
+"""The recoverer: brings back tasks whose worker died or lost contact."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from asynq._loop import PeriodicLoop
+from asynq.brokers.base import Broker
+from asynq.clock import Clock
+from asynq.errors import AsynqError
+from asynq.retry import Outcome, RetryPolicy
+from asynq.task import Task
+
+
+class LeaseExpired(AsynqError):
+    """The worker running the task stopped renewing its lease (it crashed or lost Redis)."""
+
+
+class Recoverer:
+    """Every ``interval``: retries (or archives, if out of retries) tasks whose lease expired.
+
+    It also gives an expired lease to any active task that has none, so no task can stay
+    in ``active`` forever. The move is guarded: a lease renewed meanwhile is left alone.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        queues: Sequence[str],
+        policy: RetryPolicy,
+        *,
+        interval: float,
+        clock: Clock,
+        logger: logging.Logger,
+    ) -> None:
+        self._broker = broker
+        self._queues = list(queues)
+        self._policy = policy
+        self._clock = clock
+        self._logger = logger
+        self._loop = PeriodicLoop("recoverer", interval, self.recover, logger)
+
+    def start(self) -> None:
+        self._loop.start()
+
+    def stop(self) -> None:
+        self._loop.stop()
+
+    def recover(self) -> int:
+        now = self._clock.now()
+        self._broker.reconcile_active(self._queues, now=now)
+        recovered = 0
+        for lease in self._broker.expired_leases(self._queues, now=now):
+            msg = lease.message
+            outcome = self._policy.settle(
+                self._broker, lease, Task._from_message(msg), LeaseExpired("asynq: task lease expired"), now=now, only_if_expired=True
+            )
+            if outcome is not Outcome.LEASE_LOST:
+                recovered += 1
+                self._logger.warning("recovered task %s of queue %s after its lease expired: %s", msg.id, msg.queue, outcome.value)
+        return recovered
