@@ -39,9 +39,12 @@ def timestamp(option: str, value: When) -> float:
     return float(value)
 
 
-def count(option: str, value: int) -> int:
+def count(option: str, value: int, *, maximum: int = 2**31 - 1) -> int:
+    """A non-negative int up to ``maximum`` (by default int32, the wire type of retry counts)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{option} must be an int, got {value!r}")
     if value < 0:
         raise ValueError(f"{option} must not be negative, got {value}")
+    if value > maximum:
+        raise ValueError(f"{option} must be at most {maximum}, got {value}")
     return value

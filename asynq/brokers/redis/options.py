@@ -117,6 +117,11 @@ def parse_url(url: str) -> RedisClientOpt | RedisFailoverClientOpt:
     password is the primary's (``sentinel_password=`` in the query for the sentinels').
     """
     parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "redis-sentinel"):
+        raise ValueError(
+            f"unsupported broker URL scheme {parts.scheme!r} in {_redact(url)!r}; "
+            "use redis://, rediss://, redis-sentinel:// or memory://"
+        )
     query = urllib.parse.parse_qs(parts.query)
     db = _db_from_path(url, parts.path)
     username = urllib.parse.unquote(parts.username) if parts.username else None
@@ -128,19 +133,17 @@ def parse_url(url: str) -> RedisClientOpt | RedisFailoverClientOpt:
         return RedisClientOpt(
             addr=hosts, password=password, db=db, username=username, tls=parts.scheme == "rediss"
         )
-    if parts.scheme == "redis-sentinel":
-        if "master" not in query:
-            raise ValueError(f"invalid broker URL {_redact(url)!r}: add ?master=<name>")
-        sentinel_password = query.get("sentinel_password", [None])[0]
-        return RedisFailoverClientOpt(
-            master_name=query["master"][0],
-            sentinel_addrs=hosts.split(","),
-            password=password,
-            db=db,
-            username=username,
-            sentinel_password=sentinel_password,
-        )
-    raise ValueError(f"unsupported broker URL scheme {parts.scheme!r} in {_redact(url)!r}")
+    if "master" not in query:
+        raise ValueError(f"invalid broker URL {_redact(url)!r}: add ?master=<name>")
+    sentinel_password = query.get("sentinel_password", [None])[0]
+    return RedisFailoverClientOpt(
+        master_name=query["master"][0],
+        sentinel_addrs=hosts.split(","),
+        password=password,
+        db=db,
+        username=username,
+        sentinel_password=sentinel_password,
+    )
 
 
 def _db_from_path(url: str, path: str) -> int:
@@ -153,9 +156,14 @@ def _db_from_path(url: str, path: str) -> int:
 
 
 def _redact(url: str) -> str:
-    """The URL without its password, for error messages."""
+    """The URL without its passwords (user info and ``*password=`` query values), for error messages."""
     parts = urllib.parse.urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if parts.password:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{name}=***" if "password" in name.lower() else pair
+        for pair in parts.query.split("&")
+        for name in [pair.partition("=")[0]]
+    )
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
