@@ -27,9 +27,12 @@ class RevokeTask(Exception):
     """Raise from a handler to drop the task: neither retried nor archived, counted as processed."""
 
 
-def default_retry_delay(n: int, error: BaseException, task: Task) -> float:
-    """Go asynq's backoff: ``n**4 + 15 + random(0..29) * (n + 1)`` seconds for the n-th retry."""
-    return n**4 + 15 + random.randrange(30) * (n + 1)
+def default_retry_delay(n: int, error: BaseException, task: Task, *, rng: random.Random | None = None) -> float:
+    """Go asynq's backoff: ``n**4 + 15 + random(0..29) * (n + 1)`` seconds for the n-th retry.
+
+    ``rng`` replaces the module's random generator, for repeatable delays in tests.
+    """
+    return n**4 + 15 + (rng or random).randrange(30) * (n + 1)
 
 
 def always_failure(error: BaseException) -> bool:
