@@ -53,6 +53,8 @@ class Heartbeater:
         until = now + self._lease_duration
         lost = {(l.message.queue, l.message.id) for l in self._broker.extend_leases([r.lease for r in runs], until=until)}
         for run in runs:
+            if run.settled:
+                continue  # finished while we talked to the broker: its lease is gone on purpose
             if (run.lease.message.queue, run.lease.message.id) in lost:
                 if not run.lease_lost:
                     self._logger.warning("task %s lost its lease; asking its handler to stop", run.lease.message.id)

@@ -80,6 +80,11 @@ class Run:
             self._claimed = True
             return True
 
+    @property
+    def settled(self) -> bool:
+        """True once someone claimed the run: its outcome is decided and its lease no concern."""
+        return self._claimed
+
     def interrupt(self) -> None:
         """Ask the handler to stop: set its flag, and raise inside its Python code."""
         self.cancelled.set()
@@ -167,10 +172,12 @@ class Processor:
     def shutdown(self, timeout: float) -> None:
         """Stop fetching, give running tasks ``timeout`` seconds, requeue the rest."""
         self.stop_fetching()
-        self._stopping.set()
+        with self._lock:
+            self._stopping.set()
+            # The fetcher may be waiting for a free slot (every thread busy): wake it to exit.
+            self._lock.notify_all()
         self._fetcher.join()
         with self._lock:
-            self._lock.notify_all()
             self._lock.wait_for(lambda: not self._runs, timeout)
             unfinished = [r for r in self._runs.values() if r.claim()]
             for run in unfinished:

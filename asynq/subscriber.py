@@ -9,8 +9,11 @@ from asynq._loop import ErrorLog
 from asynq.brokers.base import Broker, NoticeKind, Subscription
 from asynq.processor import Processor
 
-_POLL = 1.0
-"""Seconds between checks for shutdown while no notice arrives."""
+_POLL = 0.1
+"""Seconds between checks for shutdown while no notice arrives (waiting on the socket costs
+no round trip, so a short poll only makes ``stop`` prompt)."""
+_RETRY_PAUSE = 1.0
+"""Seconds between attempts to resubscribe while the broker is unreachable."""
 
 
 class Subscriber:
@@ -41,7 +44,7 @@ class Subscriber:
                 self._errors.failed(exc)
                 _close_quietly(subscription)
                 subscription = None
-                self._stopping.wait(_POLL)
+                self._stopping.wait(_RETRY_PAUSE)
                 continue
             self._errors.succeeded()
             if notice is None:

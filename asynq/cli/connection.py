@@ -9,16 +9,26 @@ import urllib.parse
 DEFAULT_URI = "redis://127.0.0.1:6379"
 
 
-def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+def add_connection_flags(parser: argparse.ArgumentParser, *, subcommand: bool = False) -> None:
+    """Add the flags to ``parser``; with ``subcommand`` they are accepted after the command
+    name too (``asynq worker app:mux -u URI``), as the seed's persistent flags are.
+
+    A subcommand's copies default to SUPPRESS so they never overwrite a value given (or
+    defaulted) before the command name.
+    """
     group = parser.add_argument_group("broker")
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if subcommand else value
+
     group.add_argument(
         "-u", "--uri",
-        default=os.environ.get("ASYNQ_REDIS_URL", DEFAULT_URI),
-        help="broker URL or host:port (default: $ASYNQ_REDIS_URL or %(default)s)",
+        default=default(os.environ.get("ASYNQ_REDIS_URL", DEFAULT_URI)),
+        help=f"broker URL or host:port (default: $ASYNQ_REDIS_URL or {DEFAULT_URI})",
     )
-    group.add_argument("-n", "--db", type=int, help="Redis database number")
-    group.add_argument("-p", "--password", help="Redis password")
-    group.add_argument("--username", help="Redis ACL user")
+    group.add_argument("-n", "--db", type=int, default=default(None), help="Redis database number")
+    group.add_argument("-p", "--password", default=default(None), help="Redis password")
+    group.add_argument("--username", default=default(None), help="Redis ACL user")
 
 
 def broker_url(args: argparse.Namespace) -> str:

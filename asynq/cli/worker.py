@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from asynq.cli.connection import add_connection_flags
 from asynq.config import Config
 from asynq.server import Background
 
@@ -27,6 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--strict", action="store_true", help="strict priority: higher weights always first")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_connection_flags(parser, subcommand=True)
     return parser
 
 
