@@ -4,10 +4,10 @@ Everything public is re-exported here; the submodules are private.
 """
 
 from asynq.brokers import BrokerSpec
-from asynq.brokers.base import Broker
+from asynq.brokers.base import Broker, BrokerInfo
 from asynq.brokers.memory import MemoryBroker
 from asynq.brokers.redis.broker import RedisBroker
-from asynq.brokers.redis.options import RedisClientOpt, RedisFailoverClientOpt
+from asynq.brokers.redis.options import RedisClientOpt, RedisClusterClientOpt, RedisFailoverClientOpt
 from asynq.client import Client
 from asynq.clock import Clock, SystemClock
 from asynq.config import Config
@@ -24,6 +24,15 @@ from asynq.errors import (
     TaskNotFoundError,
     TaskStateError,
 )
+from asynq.inspector import (
+    CurrentStats,
+    DailyStats,
+    Inspector,
+    QueueInfo,
+    ServerInfo,
+    TaskDetails,
+    WorkerInfo,
+)
 from asynq.mux import Handler, HandlerFunc, Middleware, ServeMux
 from asynq.payload import Payload
 from asynq.processor import DeadlineExceeded, TaskCanceled
@@ -37,37 +46,46 @@ __all__ = [
     "Background",
     "Broker",
     "BrokerConnectionError",
+    "BrokerInfo",
     "BrokerSpec",
     "Client",
     "Clock",
     "Config",
+    "CurrentStats",
+    "DailyStats",
     "DeadlineExceeded",
     "DuplicateTaskError",
     "EnqueueManyError",
     "Handler",
     "HandlerFunc",
+    "Inspector",
     "LeaseExpired",
     "MemoryBroker",
     "Middleware",
     "NoHandlerError",
     "Payload",
     "PayloadError",
+    "QueueInfo",
     "QueueNotEmptyError",
     "QueueNotFoundError",
     "RedisBroker",
     "RedisClientOpt",
+    "RedisClusterClientOpt",
     "RedisFailoverClientOpt",
     "RevokeTask",
     "ServeMux",
     "Server",
+    "ServerInfo",
     "SkipRetry",
     "SystemClock",
     "Task",
     "TaskCanceled",
+    "TaskDetails",
     "TaskIDConflictError",
     "TaskInfo",
     "TaskNotFoundError",
     "TaskState",
     "TaskStateError",
+    "WorkerInfo",
     "default_retry_delay",
 ]

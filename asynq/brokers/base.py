@@ -259,6 +259,79 @@ class Broker(abc.ABC):
     def queues(self) -> list[str]:
         """Every queue name ever written to, sorted."""
 
+    # Every queue-scoped call below raises QueueNotFoundError for a queue never written to.
+
+    @abc.abstractmethod
+    def queue_stats(self, queue: str, *, now: float) -> QueueStats:
+        """Sizes per state, today's and lifetime counters, pause flag and memory of ``queue``."""
+
+    @abc.abstractmethod
+    def history(self, queue: str, days: int, *, now: float) -> list[DailyCounts]:
+        """Processed and failed counts of the last ``days`` UTC days, today first."""
+
+    @abc.abstractmethod
+    def list_tasks(self, queue: str, state: TaskState, *, offset: int, count: int) -> list[TaskRecord]:
+        """Up to ``count`` tasks in ``state`` from position ``offset``.
+
+        Pending and active tasks come in processing order (oldest first), the others by score.
+        """
+
+    @abc.abstractmethod
+    def get_task(self, queue: str, task_id: str) -> TaskRecord:
+        """The task ``task_id``; raises :class:`~asynq.errors.TaskNotFoundError`."""
+
+    @abc.abstractmethod
+    def run_task(self, queue: str, task_id: str, *, now: float) -> None:
+        """Move a scheduled, retry or archived task to pending.
+
+        Raises :class:`~asynq.errors.TaskNotFoundError`, or
+        :class:`~asynq.errors.TaskStateError` for a task in another state.
+        """
+
+    @abc.abstractmethod
+    def archive_task(self, queue: str, task_id: str, *, now: float) -> None:
+        """Move a pending, scheduled or retry task to the archive (errors as ``run_task``)."""
+
+    @abc.abstractmethod
+    def delete_task(self, queue: str, task_id: str) -> None:
+        """Delete a task in any state but active, releasing its uniqueness lock if it holds it."""
+
+    @abc.abstractmethod
+    def run_all(self, queue: str, state: TaskState, *, now: float) -> int:
+        """Move every task in ``state`` (scheduled, retry, archived) to pending; return how many."""
+
+    @abc.abstractmethod
+    def archive_all(self, queue: str, state: TaskState, *, now: float) -> int:
+        """Archive every task in ``state`` (pending, scheduled, retry); return how many."""
+
+    @abc.abstractmethod
+    def delete_all(self, queue: str, state: TaskState) -> int:
+        """Delete every task in ``state`` (any state but active); return how many."""
+
+    @abc.abstractmethod
+    def pause_queue(self, queue: str, *, now: float) -> bool:
+        """Stop handing out the queue's tasks; False if it was already paused."""
+
+    @abc.abstractmethod
+    def unpause_queue(self, queue: str) -> bool:
+        """Resume a paused queue; False if it was not paused."""
+
+    @abc.abstractmethod
+    def remove_queue(self, queue: str, *, force: bool, now: float) -> None:
+        """Delete the queue with all its tasks and counters.
+
+        Raises :class:`~asynq.errors.QueueNotEmptyError` if it holds tasks and ``force`` is
+        false, and always while it has active tasks.
+        """
+
+    @abc.abstractmethod
+    def servers(self, *, now: float) -> list[ServerRecord]:
+        """Every live worker server with its busy workers; expired records are dropped."""
+
+    @abc.abstractmethod
+    def broker_info(self) -> BrokerInfo:
+        """What the storage server says about itself, as far as it tells."""
+
     # --- lifecycle -------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -268,3 +341,64 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. The broker must not be used afterwards."""
+
+
+# --- inspection values -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class QueueStats:
+    """One queue at one instant."""
+
+    queue: str
+    sizes: Mapping[TaskState, int]
+    """Tasks per state; every state but aggregating is present."""
+    processed_today: int
+    failed_today: int
+    processed_total: int
+    failed_total: int
+    paused: bool
+    oldest_pending_since: float | None
+    """Unix seconds since the oldest pending task has waited; None when none is pending."""
+    memory_usage: int | None
+    """Estimated bytes of the queue's keys (task hashes sampled); None when unknown."""
+
+
+@attrs.frozen
+class DailyCounts:
+    day: str
+    """A UTC date as YYYY-MM-DD."""
+    processed: int
+    failed: int
+
+
+@attrs.frozen
+class TaskRecord:
+    """A stored task, for the inspector."""
+
+    message: TaskMessage
+    state: TaskState
+    score: float | None
+    """Unix seconds of its index entry: due time (scheduled, retry), lease expiry (active),
+    archive time (archived), end of retention (completed); None otherwise or without one."""
+    pending_since: float | None
+    result: bytes | None
+
+
+@attrs.frozen
+class ServerRecord:
+    server: ServerState
+    workers: Sequence[WorkerState]
+
+
+@attrs.frozen
+class BrokerInfo:
+    """The storage server's own figures; None where it does not report them."""
+
+    address: str
+    version: str | None = None
+    uptime_seconds: int | None = None
+    connected_clients: int | None = None
+    used_memory: int | None = None
+    used_memory_human: str | None = None
+    used_memory_peak_human: str | None = None

@@ -15,6 +15,7 @@ from redis import exceptions as rex
 from asynq.brokers import base
 from asynq.brokers.base import EnqueueRequest, Lease, TaskMessage, TaskState
 from asynq.brokers.redis import codec, keys, scripts
+from asynq.brokers.redis.inspect import RedisInspection
 from asynq.errors import BrokerConnectionError, DuplicateTaskError, TaskIDConflictError
 
 logger = logging.getLogger("asynq")
@@ -34,6 +35,10 @@ _TRANSIENT = (
     rex.BusyLoadingError,
     rex.ReadOnlyError,
     rex.TryAgainError,
+    # Redis Cluster: a primary is down and not yet replaced (CLUSTERDOWN, MASTERDOWN), or no
+    # node serves the slot right now. redis-py follows MOVED/ASK redirects on its own.
+    rex.ClusterError,
+    rex.SlotNotCoveredError,
 )
 
 _ENQUEUE_OUTCOME = {1: TaskState.PENDING, 2: TaskState.SCHEDULED}
@@ -47,7 +52,7 @@ def _ns(now: float) -> int:
     return int(now * 1e9)
 
 
-class RedisBroker(base.Broker):
+class RedisBroker(RedisInspection, base.Broker):
     """Stores tasks in Redis (standalone, Sentinel-managed or, later, Cluster).
 
     Every call that fails because Redis is unreachable is retried with backoff for up to
