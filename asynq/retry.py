@@ -75,15 +75,12 @@ class RetryPolicy:
             return Outcome.REVOKED if broker.succeed(revoked, now=now) else Outcome.LEASE_LOST
         msg = lease.message
         failure = self.is_failure(error)
-        updated = attrs.evolve(
-            msg,
-            retried=msg.retried + 1 if failure else msg.retried,
-            error_msg=describe(error),
-            last_failed_at=int(now),
-        )
+        failed = attrs.evolve(msg, error_msg=describe(error), last_failed_at=int(now))
         if isinstance(error, SkipRetry) or (failure and msg.retried >= msg.retry):
-            held = broker.archive(lease, updated, now=now, only_if_expired=only_if_expired)
+            # As in Go asynq, archiving doesn't count a retry: `retried` says how many were made.
+            held = broker.archive(lease, failed, now=now, only_if_expired=only_if_expired)
             return Outcome.ARCHIVED if held else Outcome.LEASE_LOST
+        updated = attrs.evolve(failed, retried=msg.retried + 1) if failure else failed
         retry_at = now + self._delay_seconds(msg.retried, error, task)
         held = broker.retry(
             lease, updated, retry_at=retry_at, is_failure=failure, now=now, only_if_expired=only_if_expired

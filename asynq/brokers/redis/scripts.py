@@ -13,15 +13,21 @@ from importlib import resources
 from typing import Any
 
 _SCRIPT_DIR = resources.files("asynq.brokers.redis") / "scripts"
-_LEASE_PRELUDE = (_SCRIPT_DIR / "_lease.lua").read_text()
 
-# Scripts that take a task out of "active" share the fenced release in _lease.lua.
-_NEEDS_LEASE_PRELUDE = {"succeed", "requeue", "retry", "archive"}
+# Lua has no include: shared functions live in _*.lua preludes prepended to the scripts that
+# use them. _lease.lua fences taking a task out of "active"; _archive_trim.lua trims the archive.
+_PRELUDES = {
+    "succeed": ["_lease"],
+    "requeue": ["_lease"],
+    "retry": ["_lease"],
+    "archive": ["_lease", "_archive_trim"],
+    "archive_tasks": ["_archive_trim"],
+}
 
 
 def _source(name: str) -> str:
-    body = (_SCRIPT_DIR / f"{name}.lua").read_text()
-    return _LEASE_PRELUDE + body if name in _NEEDS_LEASE_PRELUDE else body
+    parts = [*_PRELUDES.get(name, []), name]
+    return "".join((_SCRIPT_DIR / f"{part}.lua").read_text() for part in parts)
 
 
 _SOURCES = {
@@ -34,7 +40,9 @@ _SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SOURCES.
 
 def call(target: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """Run script ``name`` on a client or queue it on a pipeline."""
-    return target.evalsha(_SHAS[name], len(keys), *keys, *args)
+    # Not ``target.evalsha``: redis-py's ClusterPipeline blocks that method (its routing of
+    # EVALSHA by KEYS works fine; all of a script's keys share one queue's hash tag).
+    return target.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
 
 
 def load_all(client: Any) -> None:

@@ -8,13 +8,7 @@
 if not release_lease(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
 redis.call("ZADD", KEYS[4], ARGV[4], ARGV[1])
 redis.call("HSET", KEYS[3], "msg", ARGV[5], "state", "archived")
--- Trimmed task keys are built from the prefix, which carries the queue's hash tag.
-local old = redis.call("ZRANGEBYSCORE", KEYS[4], "-inf", "(" .. ARGV[7])
-for _, id in ipairs(old) do redis.call("DEL", ARGV[9] .. id) end
-redis.call("ZREMRANGEBYSCORE", KEYS[4], "-inf", "(" .. ARGV[7])
-local excess = redis.call("ZRANGE", KEYS[4], 0, -tonumber(ARGV[8]) - 1)
-for _, id in ipairs(excess) do redis.call("DEL", ARGV[9] .. id) end
-redis.call("ZREMRANGEBYRANK", KEYS[4], 0, -tonumber(ARGV[8]) - 1)
+trim_archive(KEYS[4], ARGV[9], ARGV[7], ARGV[8])
 count(KEYS[5], KEYS[6], ARGV[6])
 count(KEYS[7], KEYS[8], ARGV[6])
 return 1

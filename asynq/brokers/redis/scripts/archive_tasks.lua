@@ -36,10 +36,5 @@ else
   for _, id in ipairs(ids) do archive(id, ARGV[2] .. id, ARGV[1]) end
   moved = #ids
 end
-local old = redis.call("ZRANGEBYSCORE", KEYS[4], "-inf", "(" .. ARGV[5])
-for _, id in ipairs(old) do redis.call("DEL", ARGV[2] .. id) end
-redis.call("ZREMRANGEBYSCORE", KEYS[4], "-inf", "(" .. ARGV[5])
-local excess = redis.call("ZRANGE", KEYS[4], 0, -tonumber(ARGV[6]) - 1)
-for _, id in ipairs(excess) do redis.call("DEL", ARGV[2] .. id) end
-redis.call("ZREMRANGEBYRANK", KEYS[4], 0, -tonumber(ARGV[6]) - 1)
+trim_archive(KEYS[4], ARGV[2], ARGV[5], ARGV[6])
 return moved
