@@ -1,0 +1,29 @@
+"""The benchmark harness keeps working: ``benchmarks/run.py --quick`` (asynq only, small N).
+
+No timing is asserted here; the numbers come from the benchmark's own command.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_runs_and_prints_a_table_with_an_asynq_row(tmp_path: Path) -> None:
+    output = tmp_path / "quick"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}"
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("| system | concurrency |") for line in lines), result.stdout
+    rows = [line for line in lines if line.startswith("| **asynq** |")]
+    assert len(rows) == 1, result.stdout
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert all(c and c != "—" for c in cells[2:7]), rows[0]  # enqueue, enqueue_many, processed, p50, p99
+    assert output.with_suffix(".md").read_text().count("| **asynq** |") == 1
+    assert output.with_suffix(".json").exists()
