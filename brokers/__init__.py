@@ -7,10 +7,13 @@ directory and removes everything on exit::
         use(server.url)
     with SentinelSet() as sentinels:       # primary + replica + 3 Sentinels
         use(sentinels.url)
+    with ClusterSet() as cluster:          # Redis Cluster: 3 primaries + 3 replicas
+        use(cluster.url)
 
-``python -m brokers standalone|sentinel`` runs one until Ctrl-C. See README.md.
+``python -m brokers standalone|sentinel|cluster`` runs one until Ctrl-C. See README.md.
 """
 
+from .cluster import ClusterNodeProcess, ClusterSet
 from .errors import BrokerError, RedisServerNotFound, StartupError, TopologyTimeout
 from .sentinel import SentinelProcess, SentinelSet
 from .server import RedisServer, find_redis_server
@@ -18,6 +21,8 @@ from .topology import Topology
 
 __all__ = [
     "BrokerError",
+    "ClusterNodeProcess",
+    "ClusterSet",
     "RedisServer",
     "RedisServerNotFound",
     "SentinelProcess",

@@ -9,6 +9,7 @@ import sys
 from types import FrameType
 from typing import Callable
 
+from .cluster import ClusterSet
 from .errors import BrokerError
 from .sentinel import SentinelSet
 from .server import RedisServer
@@ -18,6 +19,7 @@ from .topology import Topology
 TOPOLOGIES: dict[str, Callable[[], Topology]] = {
     "standalone": RedisServer,
     "sentinel": SentinelSet,
+    "cluster": ClusterSet,
 }
 
 

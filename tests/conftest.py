@@ -103,3 +103,88 @@ def fresh_sentinel_set() -> Iterator[SentinelSet]:
     topology = _started(SentinelSet())
     yield topology
     topology.stop()
+
+
+# --- Redis Cluster ---------------------------------------------------------------------------
+
+from brokers import ClusterSet  # noqa: E402  (this section was appended to the file)
+
+
+@pytest.fixture(scope="session")
+def cluster_set() -> Iterator[ClusterSet]:
+    """The session's Redis Cluster (3 primaries, 3 replicas). Tests that kill nodes use
+    ``fresh_cluster_set``; a test that fails the shared one over must leave it ready."""
+    topology = _started(ClusterSet())
+    yield topology
+    topology.stop()
+
+
+@pytest.fixture
+def cluster_url(cluster_set: ClusterSet) -> str:
+    """The shared cluster's ``redis-cluster://`` URL, with every current primary flushed."""
+    cluster_set.flushall()
+    return cluster_set.url
+
+
+@pytest.fixture
+def fresh_cluster_set() -> Iterator[ClusterSet]:
+    """A private Redis Cluster, for tests that kill or fail over its nodes."""
+    topology = _started(ClusterSet())
+    yield topology
+    topology.stop()
+
+
+# --- Workers for the security and bad-input tests --------------------------------------------
+
+import time  # noqa: E402  (this section was appended to the file)
+from typing import Any, Callable  # noqa: E402
+
+import asynq  # noqa: E402
+
+QUICK_WORKER = dict(
+    concurrency=2,
+    shutdown_timeout=2.0,
+    lease_duration=5.0,
+    heartbeat_interval=0.2,
+    forward_interval=0.1,
+    recover_interval=0.2,
+    janitor_interval=0.2,
+    sync_interval=0.1,
+    idle_poll_interval=0.1,
+)
+"""Config values that keep a worker test fast; a test overrides what it exercises."""
+
+
+@pytest.fixture
+def start_background() -> Iterator[Callable[..., asynq.Background]]:
+    """``start_background(broker, handler, **config)``: a running Background with quick
+    intervals; every one started is shut down at teardown."""
+    started: list[asynq.Background] = []
+
+    def start(broker: Any, handler: Any, **config: Any) -> asynq.Background:
+        bg = asynq.Background(broker, asynq.Config(**{**QUICK_WORKER, **config}))
+        started.append(bg)
+        bg.start(handler)
+        return bg
+
+    yield start
+    for bg in reversed(started):
+        bg.shutdown()
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    """``eventually(predicate, timeout=5.0, what="...")``: the first truthy value of
+    ``predicate()``, polled until a deadline; the test fails if the deadline passes."""
+
+    def wait(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
+            time.sleep(0.01)  # a poll interval: the deadline above bounds the wait
+
+    return wait
