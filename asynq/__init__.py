@@ -10,16 +10,20 @@ from asynq.brokers.redis.broker import RedisBroker
 from asynq.brokers.redis.options import RedisClientOpt, RedisClusterClientOpt, RedisFailoverClientOpt
 from asynq.client import Client
 from asynq.clock import Clock, SystemClock
+from asynq.codecs import UntrustedPayloadError
 from asynq.config import Config
 from asynq.errors import (
     AsynqError,
     BrokerConnectionError,
+    BrokerOutOfMemoryError,
     DuplicateTaskError,
     EnqueueManyError,
     NoHandlerError,
     PayloadError,
+    PayloadTooLargeError,
     QueueNotEmptyError,
     QueueNotFoundError,
+    ReplicationError,
     TaskIDConflictError,
     TaskNotFoundError,
     TaskStateError,
@@ -47,6 +51,7 @@ __all__ = [
     "Broker",
     "BrokerConnectionError",
     "BrokerInfo",
+    "BrokerOutOfMemoryError",
     "BrokerSpec",
     "Client",
     "Clock",
@@ -65,6 +70,7 @@ __all__ = [
     "NoHandlerError",
     "Payload",
     "PayloadError",
+    "PayloadTooLargeError",
     "QueueInfo",
     "QueueNotEmptyError",
     "QueueNotFoundError",
@@ -72,6 +78,7 @@ __all__ = [
     "RedisClientOpt",
     "RedisClusterClientOpt",
     "RedisFailoverClientOpt",
+    "ReplicationError",
     "RevokeTask",
     "ServeMux",
     "Server",
@@ -86,6 +93,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskState",
     "TaskStateError",
+    "UntrustedPayloadError",
     "WorkerInfo",
     "default_retry_delay",
 ]

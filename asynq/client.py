@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import attrs
+from redis.exceptions import OutOfMemoryError
 
-from asynq import _validate
+from asynq import _validate, codecs
 from asynq.brokers import BrokerSpec, open_broker
 from asynq.brokers.base import EnqueueRequest, TaskMessage, TaskState
 from asynq.brokers.redis.keys import unique as unique_key
 from asynq.clock import Clock, SystemClock
-from asynq.errors import EnqueueManyError
+from asynq.errors import BrokerOutOfMemoryError, EnqueueManyError, PayloadTooLargeError, ReplicationError
 from asynq.task import Task, TaskInfo, check_headers
 
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_RETRY = 25
 DEFAULT_TIMEOUT = 1800
 """Seconds a run may take when neither a timeout nor a deadline is given (Go asynq's)."""
+DEFAULT_MAX_PAYLOAD_SIZE = 512 * 1024
+"""Largest payload, in bytes, a client enqueues unless told otherwise (see docs/security.md)."""
+DEFAULT_REPLICA_TIMEOUT = 1.0
+"""Seconds a durable enqueue (``replicas=N``) waits for the replicas (see docs/reliability.md)."""
 
 
 @attrs.frozen
@@ -44,9 +50,36 @@ class Client:
     ``broker`` is a URL (``"redis://localhost:6379/0"``, ``"memory://"``...), a
     :class:`RedisClientOpt` / :class:`RedisFailoverClientOpt`, a ``redis.Redis`` or any
     :class:`~asynq.brokers.base.Broker`. A broker the client opened is closed by ``close``.
+
+    ``signing_key`` (bytes or str, 16 bytes at least) signs tasks made with ``codec="pickle"``;
+    workers unpickle only payloads signed with a key they hold. ``max_payload_size`` is the
+    largest payload in bytes (512 KiB by default, None for no limit); a larger one raises
+    :class:`PayloadTooLargeError` at enqueue.
+
+    Durable enqueue: with ``replicas=N`` every enqueue returns only once N replicas of the
+    Redis primary hold the task (Redis ``WAIT``, in the same round trip), so an acknowledged
+    task survives the loss of the primary. If fewer than N confirm within ``replica_timeout``
+    seconds, :class:`ReplicationError` is raised; the task is stored on the primary all the
+    same. Each call may override both. See docs/reliability.md.
     """
 
-    def __init__(self, broker: BrokerSpec, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerSpec,
+        *,
+        clock: Clock | None = None,
+        signing_key: codecs.SigningKey | None = None,
+        max_payload_size: int | None = DEFAULT_MAX_PAYLOAD_SIZE,
+        replicas: int = 0,
+        replica_timeout: _validate.Seconds = DEFAULT_REPLICA_TIMEOUT,
+    ) -> None:
+        self._durability = _durability(replicas, replica_timeout)
+        if max_payload_size is not None:
+            _validate.count("max_payload_size", max_payload_size, maximum=512 * 1024 * 1024)
+            if max_payload_size == 0:
+                raise ValueError("max_payload_size must be positive, or None for no limit")
+        self._signing_key = codecs.signing_key(signing_key)
+        self._max_payload_size = max_payload_size
         self.broker, self._owns_broker = open_broker(broker)
         self._clock = clock or SystemClock()
 
@@ -67,19 +100,25 @@ class Client:
         task_id: str | None = None,
         retention: _validate.Seconds | None = None,
         headers: Mapping[str, str] | None = None,
+        replicas: int | None = None,
+        replica_timeout: _validate.Seconds | None = None,
     ) -> TaskInfo:
         """Put ``task`` on ``queue``: pending now, or scheduled for ``process_at``/``process_in``.
 
         ``unique`` holds a lock on (queue, type, payload) for that many seconds, during which an
         equal task raises :class:`DuplicateTaskError`. ``retention`` keeps the task, with its
-        result, as completed for that long after it succeeds.
+        result, as completed for that long after it succeeds. ``replicas`` and
+        ``replica_timeout`` override the client's durable-enqueue setting for this call
+        (``replicas=0``: don't wait); see :class:`Client`.
         """
+        durability = self._call_durability(replicas, replica_timeout)
         now = self._clock.now()
         options = self._options(
             now, queue, max_retry, timeout, deadline, process_at, process_in, unique, retention, headers
         )
         request = self._request(task, options, _validate.name("task_id", task_id) if task_id is not None else None, now)
-        state = self.broker.enqueue(request, now=now)
+        with self._broker_errors(), self._replication_errors([request], now):
+            state = self.broker.enqueue(request, now=now, **durability)
         return _info(request, state, now)
 
     def schedule(self, task: Task, when: _validate.When, **options: Any) -> TaskInfo:
@@ -94,10 +133,12 @@ class Client:
         """
         if "task_id" in options:
             raise ValueError("enqueue_many gives each task its own ID; task_id is not allowed")
+        durability = self._call_durability(options.pop("replicas", None), options.pop("replica_timeout", None))
         now = self._clock.now()
         validated = self._options(now, **_with_defaults(options))
         requests = [self._request(t, validated, None, now) for t in tasks]
-        outcomes = self.broker.enqueue_many(requests, now=now)
+        with self._broker_errors(), self._replication_errors(requests, now):
+            outcomes = self.broker.enqueue_many(requests, now=now, **durability)
         results: list[TaskInfo | Exception] = [
             outcome if isinstance(outcome, Exception) else _info(request, outcome, now)
             for request, outcome in zip(requests, outcomes)
@@ -105,6 +146,39 @@ class Client:
         if any(isinstance(r, Exception) for r in results):
             raise EnqueueManyError(results)
         return results  # type: ignore[return-value]  # no exceptions, checked above
+
+    @contextlib.contextmanager
+    def _broker_errors(self) -> Iterator[None]:
+        """Turn Redis refusing a write for lack of memory into BrokerOutOfMemoryError."""
+        try:
+            yield
+        except OutOfMemoryError as exc:
+            # redis-py prefixes pipeline errors with the failing command: keep Redis's words only.
+            reason = str(exc).rpartition("caused error: ")[2]
+            raise BrokerOutOfMemoryError(getattr(self.broker, "address", repr(self.broker)), reason) from exc
+
+    def _call_durability(self, replicas: int | None, replica_timeout: _validate.Seconds | None) -> dict[str, Any]:
+        """The broker's durable-enqueue arguments for one call: none when it need not wait."""
+        if replicas is None and replica_timeout is None:
+            return self._durability
+        default = self._durability or {"replicas": 0, "replica_timeout": DEFAULT_REPLICA_TIMEOUT}
+        return _durability(
+            default["replicas"] if replicas is None else replicas,
+            default["replica_timeout"] if replica_timeout is None else replica_timeout,
+        )
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _replication_errors(requests: Sequence[EnqueueRequest], now: float) -> Iterator[None]:
+        """Give a ReplicationError the TaskInfo of each stored task, in place of broker states."""
+        try:
+            yield
+        except ReplicationError as exc:
+            exc.results = [
+                outcome if isinstance(outcome, Exception) else _info(request, outcome, now)
+                for request, outcome in zip(requests, exc.results)
+            ]
+            raise
 
     def close(self) -> None:
         """Close the broker if this client opened it."""
@@ -161,11 +235,13 @@ class Client:
             headers=check_headers(headers),
         )
 
-    @staticmethod
-    def _request(task: Task, options: _Options, task_id: str | None, now: float) -> EnqueueRequest:
+    def _request(self, task: Task, options: _Options, task_id: str | None, now: float) -> EnqueueRequest:
         if not isinstance(task, Task):
             raise TypeError(f"expected an asynq.Task, got {type(task).__name__}")
         payload = task.payload.raw
+        if self._max_payload_size is not None and len(payload) > self._max_payload_size:
+            raise PayloadTooLargeError(task.type, len(payload), self._max_payload_size)
+        headers = codecs.signed_headers(self._signing_key, task.type, task.payload, {**task.headers, **options.headers})
         unique_ttl = None
         lock = ""
         if options.unique is not None:
@@ -182,7 +258,7 @@ class Client:
             deadline=options.deadline,
             unique_key=lock,
             retention=options.retention,
-            headers={**task.headers, **options.headers},
+            headers=headers,
         )
         return EnqueueRequest(message, process_at=options.process_at, unique_ttl=unique_ttl)
 
@@ -203,6 +279,13 @@ def _with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown enqueue option(s): {', '.join(sorted(unknown))}")
     return {**known, **options}
+
+
+def _durability(replicas: int, replica_timeout: _validate.Seconds) -> dict[str, Any]:
+    """Validated ``replicas``/``replica_timeout``, as broker arguments ({} for no wait)."""
+    replicas = _validate.count("replicas", replicas, maximum=1000)
+    timeout = _validate.seconds("replica_timeout", replica_timeout, minimum=0.001, maximum=3600)
+    return {"replicas": replicas, "replica_timeout": timeout} if replicas else {}
 
 
 def _info(request: EnqueueRequest, state: TaskState, now: float) -> TaskInfo:

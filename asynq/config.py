@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from asynq import _validate
+from asynq import _validate, codecs
 from asynq.retry import RetryDelayFunc, always_failure, default_retry_delay
 from asynq.task import Task
 
@@ -80,6 +80,9 @@ class Config:
     archive_max_age: float = attrs.field(default=90 * 24 * 3600.0, validator=_positive)
     archive_max_size: int = attrs.field(default=10_000, validator=_positive)
     logger: logging.Logger = attrs.field(factory=lambda: logging.getLogger("asynq"))
+    signing_key: tuple[bytes, ...] = attrs.field(default=(), converter=codecs.signing_keys, repr=False)
+    """Key (bytes or str, 16 bytes at least), or list of keys, that cloudpickle payloads must be
+    signed with; only those are unpickled. Without one, every pickled task is archived unopened."""
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_interval >= self.lease_duration:

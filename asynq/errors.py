@@ -77,3 +77,51 @@ class NoHandlerError(AsynqError, LookupError):
     def __reduce__(self) -> tuple[type[NoHandlerError], tuple[str, tuple[str, ...]]]:
         # The default pickles only the message, which __init__ cannot take back.
         return type(self), (self.task_type, self.patterns)
+
+
+class PayloadTooLargeError(PayloadError):
+    """A task's payload is larger than the client's ``max_payload_size``."""
+
+    def __init__(self, task_type: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"the payload of task {task_type!r} is {size:,} bytes, over the limit of {limit:,} bytes "
+            "(Client(max_payload_size=...)); keep large data elsewhere and pass a reference to it"
+        )
+        self.task_type = task_type
+        self.size = size
+        self.limit = limit
+
+
+class BrokerOutOfMemoryError(AsynqError):
+    """Redis refused a write because it reached ``maxmemory`` (with the ``noeviction`` policy)."""
+
+    def __init__(self, address: str, cause: BaseException | None = None) -> None:
+        reason = f" ({cause})" if cause else ""
+        super().__init__(
+            f"the broker at {address} is out of memory{reason}; nothing was stored. "
+            "Free memory in Redis (process or delete tasks) or raise its maxmemory"
+        )
+        self.address = address
+
+
+class ReplicationError(AsynqError):
+    """A durable enqueue (``replicas=N``) was confirmed by fewer than N replicas in time.
+
+    The tasks ARE stored on the primary and will be processed; what is missing is the
+    confirmation that they would survive the primary's loss. ``results`` holds one entry per
+    task of the call (a :class:`~asynq.TaskInfo`, or the exception of a task that was not
+    stored), in order. Enqueueing the same task again with the same ``task_id`` is accepted
+    and waits for the replicas again.
+    """
+
+    def __init__(self, address: str, acked: int, wanted: int, timeout: float, results: list | None = None) -> None:
+        super().__init__(
+            f"only {acked} of the {wanted} replica(s) asked for confirmed the write at {address} "
+            f"within {timeout:g} s; the task(s) ARE stored on the primary and will be processed, "
+            "but would be lost if the primary failed before replicating them"
+        )
+        self.address = address
+        self.acked = acked
+        self.wanted = wanted
+        self.timeout = timeout
+        self.results = list(results or [])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import re
 import reprlib
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 from asynq.errors import PayloadError
 
-__all__ = ["Payload"]
+__all__ = ["PICKLE_CONTENT_TYPE", "Payload"]
 
 T = TypeVar("T")
 
@@ -29,6 +30,8 @@ _REPR_LIMIT = 64
 _PREVIEW = reprlib.Repr()
 _PREVIEW.maxstring = _PREVIEW.maxother = 40
 _UNDECODED: Any = object()
+PICKLE_CONTENT_TYPE = "application/x-cloudpickle"
+"""The ``content-type`` header value of a cloudpickle payload (see :mod:`asynq.codecs`)."""
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -229,15 +232,17 @@ _BOOL_DICT = _dict_of(_BOOL)
 class Payload:
     """Bytes a task carries, built from raw bytes or from JSON-able data; immutable."""
 
-    __slots__ = ("_raw", "_data")
+    __slots__ = ("_raw", "_data", "_pickled")
 
     def __init__(self, data: Any = None) -> None:
         """Store bytes-like ``data`` untouched, ``None`` as empty, anything else as sorted JSON.
 
         Raises :class:`PayloadError` if ``data`` cannot be encoded as JSON.
         """
+        self._pickled = False
         if isinstance(data, Payload):
             raw = data._raw
+            self._pickled = data._pickled
         elif isinstance(data, (bytes, bytearray, memoryview)):
             raw = bytes(data)
         elif data is None:
@@ -246,9 +251,9 @@ class Payload:
             try:
                 text = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False,
                                   allow_nan=False, default=_encode_default)
+                raw = text.encode()  # a lone surrogate is a str but not UTF-8: UnicodeEncodeError
             except (TypeError, ValueError) as exc:
                 raise PayloadError(f"cannot encode payload as JSON: {exc}; {_JSON_HINT}") from exc
-            raw = text.encode()
         self._raw: bytes = raw
         self._data: Any = _UNDECODED
 
@@ -258,6 +263,31 @@ class Payload:
         payload = cls.__new__(cls)
         payload._raw = raw if isinstance(raw, bytes) else bytes(raw)
         payload._data = _UNDECODED
+        payload._pickled = False
+        return payload
+
+    @classmethod
+    def _pickle(cls, obj: Any) -> Payload:
+        """``obj`` pickled with cloudpickle (``Task(..., codec="pickle")``); ``data`` is ``obj``."""
+        import cloudpickle  # only Python-only deployments that opt in pay for the import
+
+        try:
+            raw = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # pickling user objects can fail in any way
+            raise PayloadError(f"cannot pickle payload {_describe(obj)}: {exc}") from exc
+        payload = cls.from_bytes(raw)
+        payload._data = obj
+        payload._pickled = True
+        return payload
+
+    @classmethod
+    def _verified_pickle(cls, raw: bytes) -> Payload:
+        """A pickle whose signature a worker checked: ``data`` unpickles it.
+
+        Only :func:`asynq.codecs.open_payload` calls this; nothing else ever unpickles.
+        """
+        payload = cls.from_bytes(raw)
+        payload._pickled = True
         return payload
 
     @property
@@ -270,9 +300,16 @@ class Payload:
         """The payload decoded as JSON (decoded once, then cached: treat it as read-only).
 
         An empty payload decodes to ``{}``. Raises :class:`PayloadError` if the bytes are not JSON.
+        A cloudpickle payload gives the unpickled object, but only in a handler whose worker
+        verified its signature (see :mod:`asynq.codecs`); anywhere else it is just bytes.
         """
         if self._data is _UNDECODED:
-            if not self._raw:
+            if self._pickled:
+                try:
+                    self._data = pickle.loads(self._raw)  # noqa: S301 - signature verified first
+                except Exception as exc:  # a missing module on this worker, a broken __setstate__...
+                    raise PayloadError(f"cannot unpickle payload ({type(exc).__name__}: {exc})") from exc
+            elif not self._raw:
                 self._data = {}
             else:
                 try:
@@ -357,6 +394,8 @@ class Payload:
 
     def _preview(self) -> str:
         """The raw bytes, truncated for display."""
+        if self._pickled:
+            return f"cloudpickle, {len(self._raw)} bytes"
         if len(self._raw) <= _REPR_LIMIT:
             return repr(self._raw)
         return f"{self._raw[:_REPR_LIMIT]!r}... ({len(self._raw)} bytes)"

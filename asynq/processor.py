@@ -7,8 +7,11 @@ import logging
 import queue
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
+import attrs
+
+from asynq import codecs
 from asynq._loop import ErrorLog
 from asynq.brokers.base import Broker, Lease
 from asynq.clock import Clock
@@ -17,6 +20,10 @@ from asynq.retry import Outcome, RetryPolicy
 from asynq.task import Task
 
 HandlerFunc = Callable[[Task], None]
+
+
+FETCH_GATHER = 0.002
+"""Longest the fetcher waits for more free slots while tasks are waiting (see Processor)."""
 
 
 class DeadlineExceeded(AsynqError):
@@ -118,9 +125,11 @@ class Processor:
         defer: Callable[[Callable[[], object], float], None],
         clock: Clock,
         logger: logging.Logger,
+        signing_keys: Sequence[bytes] = (),
     ) -> None:
         self._broker = broker
         self._handler = handler
+        self._signing_keys = tuple(signing_keys)
         self._concurrency = concurrency
         self._order = queue_order(queues, strict_priority)
         self._lease_duration = lease_duration
@@ -132,8 +141,23 @@ class Processor:
         self._logger = logger
         self._fetch_errors = ErrorLog(logger, "fetching tasks")
 
-        self._lock = threading.Condition()
+        # One mutex, two conditions: the fetcher waits on _slot_freed for a free slot, the
+        # watchdog and shutdown on _lock, so a finished task wakes only the fetcher.
+        mutex = threading.RLock()
+        self._lock = threading.Condition(mutex)
+        self._slot_freed = threading.Condition(mutex)
+        self._watch_until = 0.0  # when the watchdog wakes next, unless notified
         self._free = concurrency
+        # Successes recorded together in one round trip (see _ack), when the broker can.
+        self._succeed_many: Callable[..., list[bool]] | None = getattr(broker, "succeed_many", None)
+        self._acks: list[Run] = []
+        self._acking = False
+        self._ack_lock = threading.Lock()
+        # While tasks are waiting in Redis (the last fetch got all it asked for), the fetcher
+        # waits up to FETCH_GATHER seconds for three quarters of the slots to be free and takes
+        # them in one call, rather than one call per slot freed: far fewer round trips per task.
+        self._gather = max(1, concurrency * 3 // 4)
+        self._backlog = False
         self._runs: dict[tuple[str, str], Run] = {}
         self._inbox: queue.SimpleQueue[Lease | None] = queue.SimpleQueue()
         self._wakeup = threading.Event()
@@ -175,6 +199,7 @@ class Processor:
         with self._lock:
             self._stopping.set()
             # The fetcher may be waiting for a free slot (every thread busy): wake it to exit.
+            self._slot_freed.notify_all()
             self._lock.notify_all()
         self._fetcher.join()
         with self._lock:
@@ -182,6 +207,7 @@ class Processor:
             unfinished = [r for r in self._runs.values() if r.claim()]
             for run in unfinished:
                 del self._runs[(run.lease.message.queue, run.lease.message.id)]
+            self._lock.notify_all()  # the watchdog ends once no run is left; don't make it time out
         leftovers = []
         while not self._inbox.empty():
             lease = self._inbox.get()
@@ -204,8 +230,12 @@ class Processor:
 
     def _fetch_loop(self) -> None:
         while not self._stopping.is_set():
-            with self._lock:
-                self._lock.wait_for(lambda: self._free > 0 or self._stopping.is_set())
+            with self._slot_freed:
+                self._slot_freed.wait_for(lambda: self._free > 0 or self._stopping.is_set())
+                if self._backlog and self._free < self._gather:
+                    self._slot_freed.wait_for(
+                        lambda: self._free >= self._gather or self._stopping.is_set(), FETCH_GATHER
+                    )
                 free = self._free
             if not self._fetching.is_set():
                 self._wakeup.wait(self._idle_poll_interval)
@@ -214,6 +244,7 @@ class Processor:
             # Cleared before asking, so a wake-up that arrives meanwhile is not lost.
             self._wakeup.clear()
             leases = self._fetch(free)
+            self._backlog = len(leases) == free
             if not leases:
                 self._wakeup.wait(self._idle_poll_interval)
                 continue
@@ -252,18 +283,25 @@ class Processor:
         limits = [now + msg.timeout if msg.timeout else 0, msg.deadline]
         deadline = min((t for t in limits if t), default=float("inf"))
         cancelled = threading.Event()
-        task = Task._running(
-            msg,
-            deadline=0 if deadline == float("inf") else deadline,
-            cancelled=cancelled,
-            result_writer=lambda data: self._write_result(lease, data),
-        )
+        try:
+            task = Task._running(
+                msg,
+                deadline=0 if deadline == float("inf") else deadline,
+                cancelled=cancelled,
+                result_writer=lambda data: self._write_result(lease, data),
+            )
+        except Exception as exc:  # a blank type, a deadline out of range: no handler can get it
+            self._reject(lease, exc)
+            return True
         run = Run(lease, task, now, deadline, cancelled)
         with self._lock:
             self._runs[(msg.queue, msg.id)] = run
-            self._lock.notify_all()  # the watchdog may need to wake earlier
+            if deadline < self._watch_until:
+                self._lock.notify_all()  # the watchdog must wake earlier than it planned
         error: BaseException | None = None
         try:
+            # A pickled payload becomes readable only if signed with our key; else UntrustedPayloadError.
+            codecs.open_payload(task, self._signing_keys)
             self._handler(task)
         except _Interrupt:
             return False
@@ -280,6 +318,9 @@ class Processor:
 
     def _settle(self, run: Run, error: BaseException | None) -> None:
         msg = run.lease.message
+        if error is None and not run.lease_lost and self._succeed_many is not None:
+            self._ack(run)
+            return
         try:
             if error is not None:
                 self._report(run.task, error)
@@ -288,20 +329,88 @@ class Processor:
                 return
             self._record(run, error)
         finally:
-            with self._lock:
-                self._runs.pop((msg.queue, msg.id), None)
-                self._free += 1
-                self._lock.notify_all()
+            self._release([run])
 
-    def _record(self, run: Run, error: BaseException | None) -> None:
+    def _release(self, runs: list[Run]) -> None:
+        """Forget settled runs and free their slots."""
+        with self._lock:
+            for run in runs:
+                self._runs.pop((run.lease.message.queue, run.lease.message.id), None)
+            self._free += len(runs)
+            self._slot_freed.notify()
+            if self._stopping.is_set():
+                self._lock.notify_all()  # shutdown waits for the last run
+
+    def _ack(self, run: Run) -> None:
+        """Record a success, together with the successes that finish meanwhile.
+
+        Group commit: the thread that finds no write in flight writes every pending success in
+        one round trip (each still fenced on its own lease), then looks again; the others go
+        back to work at once. A slot is freed only once its task's success is written, so the
+        fetcher never holds more leases than ``concurrency``, and it gets several slots at once.
+        """
+        with self._ack_lock:
+            self._acks.append(run)
+            if self._acking:
+                return
+            self._acking = True
+        batch: list[Run] = []
+        try:
+            while True:
+                with self._ack_lock:
+                    batch, self._acks = self._acks, []
+                    if not batch:
+                        self._acking = False
+                        return
+                self._ack_batch(batch)
+                batch = []
+        except BaseException:
+            with self._ack_lock:
+                self._acking = False
+            self._release(batch)
+            raise
+
+    def _ack_batch(self, batch: list[Run]) -> None:
+        assert self._succeed_many is not None
+        try:
+            held = self._succeed_many([r.lease for r in batch], now=self._clock.now())
+        except BrokerConnectionError as exc:
+            for run in batch:
+                self._logger.warning("cannot record the outcome of task %s (%s); will retry", run.lease.message.id, exc)
+                self._defer(self._recorder(run, None), run.lease.expires_at)
+        except Exception as exc:  # e.g. a Redis error reply: never let it end this worker thread
+            for run in batch:
+                self._logger.error(
+                    "cannot record the outcome of task %s (%s); it comes back when its lease expires",
+                    run.lease.message.id, exc,
+                )
+        else:
+            for run, ok in zip(batch, held):
+                if not ok:
+                    self._logger.warning(
+                        "task %s lost its lease before it finished; another worker has it", run.lease.message.id
+                    )
+        self._release(batch)
+
+    def _recorder(self, run: Run, error: BaseException | None) -> Callable[[], Outcome]:
         def record() -> Outcome:
             return self._policy.settle(self._broker, run.lease, run.task, error, now=self._clock.now())
 
+        return record
+
+    def _record(self, run: Run, error: BaseException | None) -> None:
+        record = self._recorder(run, error)
         try:
             outcome = record()
         except BrokerConnectionError as exc:
             self._logger.warning("cannot record the outcome of task %s (%s); will retry", run.lease.message.id, exc)
             self._defer(record, run.lease.expires_at)
+            return
+        except Exception as exc:  # e.g. a Redis error reply: never let it end this worker thread
+            self._logger.error(
+                "cannot record the outcome of task %s (%s); it comes back when its lease expires",
+                run.lease.message.id, exc,
+            )
             return
         if outcome is Outcome.LEASE_LOST:
             self._logger.warning("task %s lost its lease before it finished; another worker has it", run.lease.message.id)
@@ -312,8 +421,24 @@ class Processor:
             return
         try:
             self._error_handler(task, error)
-        except Exception:
+        except _Interrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - even SystemExit from a callback must not end this thread
             self._logger.exception("error_handler raised for task %s", task.id)
+
+    def _reject(self, lease: Lease, error: Exception) -> None:
+        """Archive a task whose stored message cannot be made into a Task, and free its slot."""
+        msg = lease.message
+        self._logger.error("archiving task %s of queue %s: corrupt task message: %s", msg.id, msg.queue, error)
+        try:
+            self._broker.archive(lease, attrs.evolve(msg, error_msg=f"corrupt task message: {error}"), now=self._clock.now())
+        except Exception as exc:
+            self._logger.error("cannot archive task %s (%s); it comes back when its lease expires", msg.id, exc)
+        finally:
+            with self._lock:
+                self._free += 1
+                self._slot_freed.notify()
+                self._lock.notify_all()
 
     # --- deadlines -------------------------------------------------------------------------
 
@@ -326,7 +451,10 @@ class Processor:
                 overdue = [r for r in self._runs.values() if r.deadline <= now]
                 if not overdue:
                     soonest = min((r.deadline for r in self._runs.values()), default=float("inf"))
-                    self._lock.wait(min(soonest - now, 1.0))
+                    timeout = min(soonest - now, 1.0)
+                    self._watch_until = now + timeout
+                    self._lock.wait(timeout)
+                    self._watch_until = 0.0  # awake: a new run needs no notification
                     continue
             for run in overdue:
                 self._abandon(run, DeadlineExceeded(f"task {run.lease.message.id} passed its deadline"))

@@ -74,7 +74,7 @@ class RetryPolicy:
             revoked = attrs.evolve(lease, message=attrs.evolve(lease.message, retention=0))
             return Outcome.REVOKED if broker.succeed(revoked, now=now) else Outcome.LEASE_LOST
         msg = lease.message
-        failure = self.is_failure(error)
+        failure = self._is_failure(error, task)
         failed = attrs.evolve(msg, error_msg=describe(error), last_failed_at=int(now))
         if isinstance(error, SkipRetry) or (failure and msg.retried >= msg.retry):
             # As in Go asynq, archiving doesn't count a retry: `retried` says how many were made.
@@ -86,6 +86,14 @@ class RetryPolicy:
             lease, updated, retry_at=retry_at, is_failure=failure, now=now, only_if_expired=only_if_expired
         )
         return Outcome.RETRIED if held else Outcome.LEASE_LOST
+
+    def _is_failure(self, error: BaseException, task: Task) -> bool:
+        try:
+            return bool(self.is_failure(error))
+        except Exception:
+            # A broken is_failure must not leave the task stuck in active; count it a failure.
+            logger.exception("is_failure failed for task %s; counting the error as a failure", task.id)
+            return True
 
     def _delay_seconds(self, n: int, error: BaseException, task: Task) -> float:
         try:

@@ -80,6 +80,7 @@ class Background:
             defer=syncer.defer,
             clock=self._clock,
             logger=self._logger,
+            signing_keys=cfg.signing_key,
         )
         common = {"clock": self._clock, "logger": self._logger}
         self._components = [

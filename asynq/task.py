@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from asynq.brokers.base import TaskMessage, TaskState
-from asynq.payload import Payload
+from asynq.payload import PICKLE_CONTENT_TYPE, Payload
 
 __all__ = ["Task", "TaskInfo", "TaskState"]
 
@@ -27,23 +27,49 @@ def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     for key, value in headers.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"headers must map str to str, got {key!r}: {value!r}")
+        if not (_is_utf8(key) and _is_utf8(value)):
+            raise ValueError(f"headers must be valid Unicode text (no lone surrogates), got {key!r}: {value!r}")
     return headers
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` can be stored: Redis and protobuf strings are UTF-8, lone surrogates are not."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Task:
     """A unit of work: a type name that picks the handler, and a payload.
 
-    The payload is JSON-serialisable data or raw ``bytes`` (see :class:`Payload`). Inside a
+    The payload is JSON-serialisable data or raw ``bytes`` (see :class:`Payload`); with
+    ``codec="pickle"`` any object cloudpickle can pickle, for Python-only deployments whose
+    client and workers share a signing key (see :mod:`asynq.codecs`). Inside a
     handler the task also carries its context: ``id``, ``queue``, ``retry_count``,
     ``max_retry`` and ``deadline``; outside one those are ``None`` / 0.
     """
 
-    def __init__(self, type: str, payload: Any = None, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, type: str, payload: Any = None, *, headers: Mapping[str, str] | None = None, codec: str = "json"
+    ) -> None:
         if not isinstance(type, str) or not type.strip():
             raise ValueError(f"task type must be a non-empty string, got {type!r}")
+        if not _is_utf8(type):
+            raise ValueError(f"task type must be valid Unicode text (no lone surrogates), got {type!r}")
         self.type = type
-        self.payload = payload if isinstance(payload, Payload) else Payload(payload)
+        if codec == "json":
+            self.payload = payload if isinstance(payload, Payload) else Payload(payload)
+        elif codec in ("pickle", "cloudpickle"):
+            if isinstance(payload, Payload):
+                raise TypeError("codec='pickle' pickles the object you give; pass the object, not a Payload")
+            self.payload = Payload._pickle(payload)
+        else:
+            raise ValueError(f"codec must be 'json' (the default) or 'pickle', got {codec!r}")
         self.headers = check_headers(headers)
+        if self.payload._pickled:
+            self.headers["content-type"] = PICKLE_CONTENT_TYPE
         self.id: str | None = None
         self.queue: str | None = None
         self.retry_count = 0

@@ -139,20 +139,32 @@ class Broker(abc.ABC):
     # --- producing -------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def enqueue(self, request: EnqueueRequest, *, now: float) -> TaskState:
+    def enqueue(
+        self, request: EnqueueRequest, *, now: float, replicas: int = 0, replica_timeout: float = 1.0
+    ) -> TaskState:
         """Store a new task and return its state (pending, or scheduled if due later).
 
         Raises :class:`~asynq.errors.TaskIDConflictError` when a different task with that ID
         exists in the queue (storing an identical message again is accepted, so a retried call
         is harmless), and :class:`~asynq.errors.DuplicateTaskError` when the uniqueness lock is
         held. Producers' wake-up notices are published to idle workers.
+
+        Durable enqueue: with ``replicas`` > 0, return only once that many replicas have the
+        write, waiting at most ``replica_timeout`` seconds; if fewer confirm it in time, raise
+        :class:`~asynq.errors.ReplicationError` (the task stays stored). A broker that has no
+        replicas raises it too. The client passes these two arguments only when ``replicas``
+        > 0, so a broker that cannot replicate may leave them out of its signature.
         """
 
     @abc.abstractmethod
     def enqueue_many(
-        self, requests: Sequence[EnqueueRequest], *, now: float
+        self, requests: Sequence[EnqueueRequest], *, now: float, replicas: int = 0, replica_timeout: float = 1.0
     ) -> list[TaskState | Exception]:
-        """Store many tasks in one round trip; one result per request, errors in place."""
+        """Store many tasks in one round trip; one result per request, errors in place.
+
+        ``replicas`` and ``replica_timeout`` as for :meth:`enqueue`: the wait covers the whole
+        batch, and the :class:`~asynq.errors.ReplicationError` carries the per-request results.
+        """
 
     # --- consuming -------------------------------------------------------------------------
 

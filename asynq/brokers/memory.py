@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import fakeredis
 
+from asynq.brokers.base import EnqueueRequest, TaskState
 from asynq.brokers.redis.broker import RedisBroker
+from asynq.errors import ReplicationError
 
 _named_servers: dict[str, fakeredis.FakeServer] = {}
 _named_lock = threading.Lock()
@@ -35,3 +38,12 @@ class MemoryBroker(RedisBroker):
     def named(cls, name: str, **broker_options: Any) -> MemoryBroker:
         """A broker on the process-wide server called ``name`` (``memory://name``)."""
         return cls(_server_named(name), **broker_options)
+
+    def enqueue_many(
+        self, requests: Sequence[EnqueueRequest], *, now: float, replicas: int = 0, replica_timeout: float = 1.0
+    ) -> list[TaskState | Exception]:
+        outcomes = super().enqueue_many(requests, now=now)
+        if replicas > 0 and requests:
+            # An in-process server has no replicas: a durable enqueue can never be confirmed.
+            raise ReplicationError(self.address, 0, replicas, replica_timeout, outcomes)
+        return outcomes

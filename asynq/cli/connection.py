@@ -6,6 +6,11 @@ import argparse
 import os
 import urllib.parse
 
+import attrs
+
+from asynq.brokers import BrokerSpec
+from asynq.brokers.redis.options import parse_url
+
 DEFAULT_URI = "redis://127.0.0.1:6379"
 
 
@@ -29,6 +34,20 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, subcommand: bool = 
     group.add_argument("-n", "--db", type=int, default=default(None), help="Redis database number")
     group.add_argument("-p", "--password", default=default(None), help="Redis password")
     group.add_argument("--username", default=default(None), help="Redis ACL user")
+    group.add_argument(
+        "--timeout", type=_seconds, default=default(None), metavar="SECONDS",
+        help="give up reaching Redis after this long (default: 5)",
+    )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
+    return value
 
 
 def broker_url(args: argparse.Namespace) -> str:
@@ -43,3 +62,12 @@ def broker_url(args: argparse.Namespace) -> str:
     credentials = f"{user}:{urllib.parse.quote(password, safe='')}@" if password else (f"{user}@" if user else "")
     path = f"/{args.db}" if args.db is not None else parts.path
     return urllib.parse.urlunsplit((parts.scheme, credentials + hosts, path, parts.query, ""))
+
+
+def broker_spec(args: argparse.Namespace) -> BrokerSpec:
+    """What to open: the URL, or with ``--timeout`` its connection options with that timeout."""
+    url = broker_url(args)
+    timeout = getattr(args, "timeout", None)
+    if timeout is None or url.startswith("memory://"):
+        return url
+    return attrs.evolve(parse_url(url), connect_timeout=timeout)

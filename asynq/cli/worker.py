@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from asynq.brokers import BrokerSpec
 from asynq.cli.connection import add_connection_flags
 from asynq.config import Config
 from asynq.server import Background
@@ -58,11 +59,11 @@ def load_target(target: str) -> Any:
     return obj
 
 
-def run(args: argparse.Namespace, broker_url: str) -> int:
+def run(args: argparse.Namespace, broker: BrokerSpec) -> int:
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     handler = load_target(args.target)
     config = Config(concurrency=args.concurrency, queues=parse_queues(args.queue), strict_priority=args.strict)
-    Background(broker_url, config).run(handler)
+    Background(broker, config).run(handler)
     return 0

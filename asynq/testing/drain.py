@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from asynq import codecs
 from asynq.brokers.base import Broker, Lease
 from asynq.clock import Clock
 from asynq.config import Config
@@ -163,6 +164,7 @@ def _run(
     error: BaseException | None = None
     if started_at < deadline:
         try:
+            codecs.open_payload(task, config.signing_key)
             handle(task)
         except Exception as exc:  # what a worker catches (BaseException aside: let Ctrl-C through)
             error = exc

@@ -16,7 +16,7 @@ from asynq.brokers import base
 from asynq.brokers.base import EnqueueRequest, Lease, TaskMessage, TaskState
 from asynq.brokers.redis import codec, keys, scripts
 from asynq.brokers.redis.inspect import RedisInspection
-from asynq.errors import BrokerConnectionError, DuplicateTaskError, TaskIDConflictError
+from asynq.errors import BrokerConnectionError, DuplicateTaskError, ReplicationError, TaskIDConflictError
 
 logger = logging.getLogger("asynq")
 
@@ -40,6 +40,8 @@ _TRANSIENT = (
     rex.ClusterError,
     rex.SlotNotCoveredError,
 )
+
+_KNOWN_STATES = frozenset(s.value for s in TaskState)
 
 _ENQUEUE_OUTCOME = {1: TaskState.PENDING, 2: TaskState.SCHEDULED}
 
@@ -96,6 +98,10 @@ class RedisBroker(RedisInspection, base.Broker):
             except rex.NoScriptError:
                 # Redis restarted or failed over and lost its script cache.
                 self._scripts_loaded = False
+            except rex.AuthenticationError as exc:
+                # A subclass of ConnectionError, but retrying cannot fix a wrong password.
+                logger.debug("redis at %s refused the credentials: %s", self.address, exc)
+                raise BrokerConnectionError(self.address, exc) from exc
             except _TRANSIENT as exc:
                 if time.monotonic() + delay > deadline:
                     raise BrokerConnectionError(self.address, exc) from exc
@@ -118,26 +124,66 @@ class RedisBroker(RedisInspection, base.Broker):
 
     # --- producing -------------------------------------------------------------------------
 
-    def enqueue(self, request: EnqueueRequest, *, now: float) -> TaskState:
-        (result,) = self.enqueue_many([request], now=now)
+    def enqueue(
+        self, request: EnqueueRequest, *, now: float, replicas: int = 0, replica_timeout: float = 1.0
+    ) -> TaskState:
+        try:
+            (result,) = self.enqueue_many([request], now=now, replicas=replicas, replica_timeout=replica_timeout)
+        except ReplicationError as exc:
+            if exc.results and isinstance(exc.results[0], Exception):
+                raise exc.results[0] from None  # nothing was stored: the wait is beside the point
+            raise
         if isinstance(result, Exception):
             raise result
         return result
 
     def enqueue_many(
-        self, requests: Sequence[EnqueueRequest], *, now: float
+        self, requests: Sequence[EnqueueRequest], *, now: float, replicas: int = 0, replica_timeout: float = 1.0
     ) -> list[TaskState | Exception]:
         if not requests:
             return []
         encoded = [codec.encode_task(r.message) for r in requests]
+        queues = {r.message.queue for r in requests}
 
         def fill(pipe: Any) -> None:
-            pipe.sadd(keys.ALL_QUEUES, *{r.message.queue for r in requests})
+            pipe.sadd(keys.ALL_QUEUES, *queues)
             for request, msg in zip(requests, encoded):
                 self._queue_enqueue(pipe, request, msg, now)
+            if replicas > 0:
+                self._queue_wait(pipe, queues, replicas, replica_timeout)
 
-        replies = self._pipelined(fill)[1:]
-        return [self._enqueue_outcome(r, reply) for r, reply in zip(requests, replies)]
+        replies = self._pipelined(fill)
+        outcomes = [self._enqueue_outcome(r, reply) for r, reply in zip(requests, replies[1:])]
+        if replicas > 0:
+            # One WAIT per node written to (one on a single server); the weakest one counts.
+            acked = min(replies[1 + len(requests):])
+            if acked < replicas:
+                raise ReplicationError(self.address, acked, replicas, replica_timeout, outcomes)
+        return outcomes
+
+    def _queue_wait(self, pipe: Any, queues: Iterable[str], replicas: int, timeout: float) -> None:
+        """Queue ``WAIT replicas timeout`` behind the writes, on the connection that made them.
+
+        WAIT waits until replicas acknowledged the replication offset its connection had
+        reached with its previous command, so it must follow the scripts on the same
+        connection, in the same pipeline (one round trip). On a single server (standalone or
+        Sentinel-managed) that is the pipeline's one connection. On Redis Cluster the writes
+        went to the primaries serving the queues' slots and the queue registry's slot, each
+        over its own connection: one WAIT goes to each of those nodes, after that node's
+        writes. (A slot that moves between routing and sending is not covered: redis-py
+        re-sends the redirected write elsewhere, and the WAIT answers for the old node.)
+        """
+        timeout_ms = max(1, round(timeout * 1000))
+        locate = getattr(self._client, "get_node_from_key", None)  # only Redis Cluster has it
+        if locate is None:
+            pipe.execute_command("WAIT", replicas, timeout_ms)
+            return
+        nodes = {}
+        for key in [keys.ALL_QUEUES, *(keys.pending(q) for q in queues)]:
+            node = locate(key)
+            nodes[node.name] = node
+        for node in nodes.values():
+            pipe.execute_command("WAIT", replicas, timeout_ms, target_nodes=node)
 
     def _queue_enqueue(self, pipe: Any, request: EnqueueRequest, msg: bytes, now: float) -> None:
         m = request.message
@@ -175,18 +221,20 @@ class RedisBroker(RedisInspection, base.Broker):
                 [keys.pending(queue), keys.paused(queue), keys.active(queue), keys.lease(queue)],
                 [repr(lease_until), keys.task_prefix(queue), wanted, token],
             )
-            for task_id, raw in zip(reply[::2], reply[1::2]):
-                lease = self._lease_from(queue, task_id.decode(), raw, token, lease_until, now)
+            for task_id, raw, state in zip(reply[::3], reply[1::3], reply[2::3]):
+                lease = self._lease_from(queue, task_id.decode(), raw, token, lease_until, now, state.decode())
                 if lease is not None:
                     leases.append(lease)
         return leases
 
     def _lease_from(
-        self, queue: str, task_id: str, raw: bytes, token: str, expires_at: float, now: float
+        self, queue: str, task_id: str, raw: bytes, token: str, expires_at: float, now: float,
+        state: str = TaskState.ACTIVE.value,
     ) -> Lease | None:
-        """Decode a leased task; a corrupt one is archived with an error saying so."""
+        """Decode a leased task; a corrupt one, or one whose stored state (before it was
+        leased) is none asynq knows, is archived with an error saying so."""
         try:
-            return Lease(codec.decode_task(raw), token, expires_at)
+            message = codec.decode_task(raw)
         except codec.CorruptMessageError as exc:
             logger.error("archiving task %s of queue %s: %s", task_id, queue, exc)
             placeholder = TaskMessage(
@@ -194,26 +242,54 @@ class RedisBroker(RedisInspection, base.Broker):
             )
             self.archive(Lease(placeholder, token, expires_at), placeholder, now=now)
             return None
+        if state not in _KNOWN_STATES:
+            error = f"unknown task state {state!r} in Redis (a task in the pending list should be 'pending')"
+            logger.error("archiving task %s of queue %s: %s", task_id, queue, error)
+            odd = attrs.evolve(message, error_msg=error)
+            self.archive(Lease(odd, token, expires_at), odd, now=now)
+            return None
+        return Lease(message, token, expires_at)
 
     def succeed(self, lease: Lease, *, now: float) -> bool:
-        m = lease.message
-        q = m.queue
-        script_keys = [
-            keys.active(q),
-            keys.lease(q),
-            keys.task(q, m.id),
-            keys.completed(q),
-            keys.processed_on(q, _day(now)),
-            keys.processed_total(q),
-        ]
-        if m.unique_key:
-            script_keys.append(m.unique_key)
-        msg, expires = b"", ""
-        if m.retention > 0:
-            msg = codec.encode_task(attrs.evolve(m, completed_at=int(now)))
-            expires = repr(now + m.retention)
-        args = [m.id, lease.token, int(now) + DAY_COUNTER_TTL, msg, expires]
-        return self._script("succeed", script_keys, args) == 1
+        return self.succeed_many([lease], now=now)[0]
+
+    def succeed_many(self, leases: Sequence[Lease], *, now: float) -> list[bool]:
+        """``succeed`` for several tasks in one round trip: one script call per queue.
+
+        Each task is fenced on its own lease, as by ``succeed``; the result says, per lease
+        in order, whether it was settled (False: lease lost, nothing changed for it).
+        """
+        by_queue: dict[str, list[Lease]] = {}
+        for lease in leases:
+            by_queue.setdefault(lease.message.queue, []).append(lease)
+        day = _day(now)
+        day_expiry = int(now) + DAY_COUNTER_TTL
+        calls = []
+        for q, held in by_queue.items():
+            script_keys = [keys.active(q), keys.lease(q), keys.completed(q), keys.processed_on(q, day),
+                           keys.processed_total(q)]
+            args: list[Any] = [day_expiry]
+            for lease in held:
+                m = lease.message
+                script_keys.append(keys.task(q, m.id))
+                if m.unique_key:
+                    script_keys.append(m.unique_key)
+                msg, expires = b"", ""
+                if m.retention > 0:
+                    msg = codec.encode_task(attrs.evolve(m, completed_at=int(now)))
+                    expires = repr(now + m.retention)
+                args += [m.id, lease.token, msg, expires, "1" if m.unique_key else "0"]
+            calls.append((script_keys, args))
+        if len(calls) == 1:
+            replies = [self._script("succeed", *calls[0])]
+        else:
+            replies = self._pipelined(lambda pipe: [scripts.call(pipe, "succeed", k, a) for k, a in calls])
+        done = {
+            (q, lease.message.id): reply == 1
+            for (q, held), script_replies in zip(by_queue.items(), replies)
+            for lease, reply in zip(held, script_replies)
+        }
+        return [done[(lease.message.queue, lease.message.id)] for lease in leases]
 
     def requeue(self, lease: Lease, *, now: float) -> bool:
         m = lease.message

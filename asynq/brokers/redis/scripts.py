@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from redis.cluster import ClusterPipeline
+
 _SCRIPT_DIR = resources.files("asynq.brokers.redis") / "scripts"
 
 # Lua has no include: shared functions live in _*.lua preludes prepended to the scripts that
@@ -40,9 +42,15 @@ _SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SOURCES.
 
 def call(target: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """Run script ``name`` on a client or queue it on a pipeline."""
-    # Not ``target.evalsha``: redis-py's ClusterPipeline blocks that method (its routing of
-    # EVALSHA by KEYS works fine; all of a script's keys share one queue's hash tag).
-    return target.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
+    # Not ``target.evalsha``: redis-py's ClusterPipeline blocks that method (redis-py#2914).
+    options: dict[str, Any] = {}
+    if isinstance(target, ClusterPipeline) and keys:
+        # All of a script's keys share one queue's hash tag, so the first key names the node.
+        # Left to itself, a ClusterPipeline asks a server (COMMAND GETKEYS, one round trip per
+        # script) where EVALSHA's keys are, and never recovers if that server is the one that
+        # died. A MOVED reply still re-routes the command by its slot.
+        options["target_nodes"] = target.get_node_from_key(keys[0])
+    return target.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args, **options)
 
 
 def load_all(client: Any) -> None:

@@ -1,18 +1,35 @@
--- Finish an active task: delete it, or keep it as completed until ARGV[5] when retained.
--- KEYS[1] active, KEYS[2] lease, KEYS[3] task, KEYS[4] completed zset,
--- KEYS[5] processed:<day>, KEYS[6] processed total, KEYS[7] unique lock (optional)
--- ARGV[1] id, ARGV[2] token, ARGV[3] day counter expiry (unix s), ARGV[4] updated msg or "",
--- ARGV[5] completed-task expiry (unix s) or ""
--- Returns 1 done, 0 lease lost.
-if not release_lease(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], "") then return 0 end
-if #KEYS == 7 and redis.call("GET", KEYS[7]) == ARGV[1] then
-  redis.call("DEL", KEYS[7])
+-- Finish active tasks of one queue: delete each, or keep it as completed until its expiry
+-- when retained. One call settles a batch; each task is fenced on its own lease.
+-- KEYS[1] active, KEYS[2] lease, KEYS[3] completed zset, KEYS[4] processed:<day>,
+-- KEYS[5] processed total, then per task: its hash, followed by its unique lock if it has one
+-- ARGV[1] day counter expiry (unix s), then per task five values: id, token,
+-- updated msg or "", completed-task expiry (unix s) or "", "1" if a unique lock key follows
+-- its hash in KEYS else "0"
+-- Returns a list with, per task in order, 1 done or 0 lease lost (nothing changed for it).
+local out = {}
+local done = 0
+local k = 6
+for a = 2, #ARGV, 5 do
+  local id, token, msg, expires = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local task = KEYS[k]
+  local lock = nil
+  if ARGV[a + 4] == "1" then lock = KEYS[k + 1]; k = k + 2 else k = k + 1 end
+  -- The hash is deleted right after, so its lease_token field is left for DEL to drop.
+  if release_lease(KEYS[1], KEYS[2], task, id, token, "", expires == "") then
+    if lock and redis.call("GET", lock) == id then
+      redis.call("DEL", lock)
+    end
+    if expires == "" then
+      redis.call("DEL", task)
+    else
+      redis.call("ZADD", KEYS[3], expires, id)
+      redis.call("HSET", task, "msg", msg, "state", "completed")
+    end
+    done = done + 1
+    table.insert(out, 1)
+  else
+    table.insert(out, 0)
+  end
 end
-if ARGV[5] == "" then
-  redis.call("DEL", KEYS[3])
-else
-  redis.call("ZADD", KEYS[4], ARGV[5], ARGV[1])
-  redis.call("HSET", KEYS[3], "msg", ARGV[4], "state", "completed")
-end
-count(KEYS[5], KEYS[6], ARGV[3])
-return 1
+if done > 0 then count(KEYS[4], KEYS[5], ARGV[1], done) end
+return out
