@@ -149,7 +149,6 @@ class Processor:
         self._watch_until = 0.0  # when the watchdog wakes next, unless notified
         self._free = concurrency
         # Successes recorded together in one round trip (see _ack), when the broker can.
-        self._succeed_many: Callable[..., list[bool]] | None = getattr(broker, "succeed_many", None)
         self._acks: list[Run] = []
         self._acking = False
         self._ack_lock = threading.Lock()
@@ -318,7 +317,7 @@ class Processor:
 
     def _settle(self, run: Run, error: BaseException | None) -> None:
         msg = run.lease.message
-        if error is None and not run.lease_lost and self._succeed_many is not None:
+        if error is None and not run.lease_lost:
             self._ack(run)
             return
         try:
@@ -371,9 +370,8 @@ class Processor:
             raise
 
     def _ack_batch(self, batch: list[Run]) -> None:
-        assert self._succeed_many is not None
         try:
-            held = self._succeed_many([r.lease for r in batch], now=self._clock.now())
+            held = self._broker.succeed_many([r.lease for r in batch], now=self._clock.now())
         except BrokerConnectionError as exc:
             for run in batch:
                 self._logger.warning("cannot record the outcome of task %s (%s); will retry", run.lease.message.id, exc)
