@@ -184,11 +184,11 @@ class Where:
 
 
 def _corrupt_note(task_id: str) -> Where:
-    def holds(raw: object) -> bool:
-        if not isinstance(raw, bytes):
-            return False
-        pb = asynq_pb2.TaskMessage.FromString(raw)
-        return pb.id == task_id and "corrupt" in pb.error_msg
+    def holds(msg: object) -> bool:
+        # The snapshot decodes what it can; the placeholder decodes, its raw bytes would not.
+        if isinstance(msg, bytes):
+            msg = asynq_pb2.TaskMessage.FromString(msg)
+        return getattr(msg, "id", None) == task_id and "corrupt" in getattr(msg, "error_msg", "")
 
     return Where(holds, f"a message of task {task_id} whose error says it was corrupt")
 

@@ -24,8 +24,14 @@ T = TypeVar("T")
 
 DAY_COUNTER_TTL = 90 * 24 * 3600
 """Daily processed/failed counters expire 90 days after they start, as in Go asynq."""
+CORRUPT_TYPE = "asynq:corrupt"
+"""Type of the placeholder message archived in place of one that could not be decoded."""
 BATCH = 100
 """Most tasks one housekeeping script moves per call, to keep Redis responsive."""
+ENQUEUE_CHUNK = 500
+"""Most tasks one enqueue script call stores (enqueue_many sends several calls in one round trip)."""
+QUEUE_REGISTRY_REFRESH = 1.0
+"""Seconds a producer trusts that it registered a queue in asynq:queues before it adds it again."""
 
 # Errors after which the same call may succeed: the connection broke, the server is loading,
 # or (after a failover) we reached a demoted primary and must re-resolve the new one.
@@ -79,6 +85,8 @@ class RedisBroker(RedisInspection, base.Broker):
         self._archive_max_age = archive_max_age
         self._archive_max_size = archive_max_size
         self._scripts_loaded = False
+        self._registered: dict[str, float] = {}
+        """Queues this broker added to asynq:queues, and when (see _queue_registered)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.address}>"
@@ -142,24 +150,71 @@ class RedisBroker(RedisInspection, base.Broker):
     ) -> list[TaskState | Exception]:
         if not requests:
             return []
-        encoded = [codec.encode_task(r.message) for r in requests]
-        queues = {r.message.queue for r in requests}
+        # One script call per queue and chunk of tasks (all of a call's keys in one slot).
+        by_queue: dict[str, list[int]] = {}
+        for index, request in enumerate(requests):
+            by_queue.setdefault(request.message.queue, []).append(index)
+        calls: list[tuple[list[int], list[str], list[Any]]] = []
+        now_ns = _ns(now)
+        for queue, indexes in by_queue.items():
+            for lo in range(0, len(indexes), ENQUEUE_CHUNK):
+                chunk = indexes[lo:lo + ENQUEUE_CHUNK]
+                script_keys = [keys.pending(queue), keys.scheduled(queue)]
+                args: list[Any] = [now_ns, keys.WAKEUP_CHANNEL, queue]
+                task_prefix = keys.task_prefix(queue)
+                for index in chunk:
+                    request = requests[index]
+                    m = request.message
+                    script_keys.append(task_prefix + m.id)
+                    ttl_ms = ""
+                    if request.unique_ttl is not None:
+                        script_keys.append(m.unique_key)
+                        ttl_ms = str(max(1, int(request.unique_ttl * 1000)))
+                    at = request.process_at
+                    args += [codec.encode_task(m), m.id, "" if at is None or at <= now else repr(at), ttl_ms]
+                calls.append((chunk, script_keys, args))
+        register = [q for q in by_queue if not self._queue_registered(q)]
+        if not register and replicas <= 0 and len(calls) == 1:
+            replies = [self._script("enqueue", calls[0][1], calls[0][2])]
+        else:
 
-        def fill(pipe: Any) -> None:
-            pipe.sadd(keys.ALL_QUEUES, *queues)
-            for request, msg in zip(requests, encoded):
-                self._queue_enqueue(pipe, request, msg, now)
-            if replicas > 0:
-                self._queue_wait(pipe, queues, replicas, replica_timeout)
+            def fill(pipe: Any) -> None:
+                if register:
+                    pipe.sadd(keys.ALL_QUEUES, *register)
+                for _, script_keys, args in calls:
+                    scripts.call(pipe, "enqueue", script_keys, args)
+                if replicas > 0:
+                    self._queue_wait(pipe, by_queue, replicas, replica_timeout)
 
-        replies = self._pipelined(fill)
-        outcomes = [self._enqueue_outcome(r, reply) for r, reply in zip(requests, replies[1:])]
+            replies = self._pipelined(fill)
+            if register:
+                replies = replies[1:]
+                self._registered_now(register)
+        outcomes: list[TaskState | Exception] = [TaskState.PENDING] * len(requests)
+        for (chunk, _, _), reply in zip(calls, replies):
+            for index, code in zip(chunk, reply):
+                outcomes[index] = self._enqueue_outcome(requests[index], code)
         if replicas > 0:
             # One WAIT per node written to (one on a single server); the weakest one counts.
-            acked = min(replies[1 + len(requests):])
+            acked = min(replies[len(calls):])
             if acked < replicas:
                 raise ReplicationError(self.address, acked, replicas, replica_timeout, outcomes)
         return outcomes
+
+    def _queue_registered(self, queue: str) -> bool:
+        """Whether this broker added ``queue`` to the queue registry (asynq:queues) recently.
+
+        Like Go asynq's client, a producer registers a queue once rather than with every task,
+        but only for QUEUE_REGISTRY_REFRESH seconds: a queue removed meanwhile (by another
+        process's remove_queue) is registered again by the next enqueue after that.
+        """
+        at = self._registered.get(queue)
+        return at is not None and time.monotonic() - at < QUEUE_REGISTRY_REFRESH
+
+    def _registered_now(self, queues: Iterable[str]) -> None:
+        at = time.monotonic()
+        for queue in queues:
+            self._registered[queue] = at
 
     def _queue_wait(self, pipe: Any, queues: Iterable[str], replicas: int, timeout: float) -> None:
         """Queue ``WAIT replicas timeout`` behind the writes, on the connection that made them.
@@ -185,16 +240,11 @@ class RedisBroker(RedisInspection, base.Broker):
         for node in nodes.values():
             pipe.execute_command("WAIT", replicas, timeout_ms, target_nodes=node)
 
-    def _queue_enqueue(self, pipe: Any, request: EnqueueRequest, msg: bytes, now: float) -> None:
-        m = request.message
-        script_keys = [keys.task(m.queue, m.id), keys.pending(m.queue), keys.scheduled(m.queue)]
-        ttl_ms = ""
-        if request.unique_ttl is not None:
-            script_keys.append(m.unique_key)
-            ttl_ms = str(max(1, int(request.unique_ttl * 1000)))
-        due = "" if request.process_at is None or request.process_at <= now else repr(request.process_at)
-        args = [msg, m.id, _ns(now), due, ttl_ms, keys.WAKEUP_CHANNEL, m.queue]
-        scripts.call(pipe, "enqueue", script_keys, args)
+    def remove_queue(self, queue: str, *, force: bool, now: float) -> None:
+        try:
+            super().remove_queue(queue, force=force, now=now)
+        finally:
+            self._registered.pop(queue, None)  # the next enqueue to it registers it again
 
     @staticmethod
     def _enqueue_outcome(request: EnqueueRequest, reply: int) -> TaskState | Exception:
@@ -238,7 +288,7 @@ class RedisBroker(RedisInspection, base.Broker):
         except codec.CorruptMessageError as exc:
             logger.error("archiving task %s of queue %s: %s", task_id, queue, exc)
             placeholder = TaskMessage(
-                type="", payload=raw, id=task_id, queue=queue, error_msg=f"corrupt task message: {exc}"
+                type=CORRUPT_TYPE, payload=raw, id=task_id, queue=queue, error_msg=f"corrupt task message: {exc}"
             )
             self.archive(Lease(placeholder, token, expires_at), placeholder, now=now)
             return None
