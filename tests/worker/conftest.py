@@ -15,7 +15,7 @@ import fakeredis
 import pytest
 
 from asynq.brokers.memory import _server_named
-from worker_support import Env, _asynq_threads, _redis_env, wait_until
+from worker_support import Env, _asynq_threads, _cluster_env, _redis_env, wait_until
 
 
 def _teardown(env: Env, threads_before: set[threading.Thread]) -> None:
@@ -29,11 +29,13 @@ def _teardown(env: Env, threads_before: set[threading.Thread]) -> None:
     )
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=["redis", "cluster", "memory"])
 def broker_url(request: pytest.FixtureRequest) -> str:
-    """A broker URL: the real Redis (flushed) or a fresh ``memory://<unique name>``."""
+    """A broker URL: the real Redis or Redis Cluster (flushed), or a fresh ``memory://<name>``."""
     if request.param == "redis":
         return request.getfixturevalue("redis_url")
+    if request.param == "cluster":
+        return request.getfixturevalue("cluster_url")
     return f"memory://worker-test-{uuid.uuid4().hex}"
 
 
@@ -44,6 +46,8 @@ def env(broker_url: str) -> Iterator[Env]:
     if broker_url.startswith("memory://"):
         name = broker_url.removeprefix("memory://")
         e = Env("memory", broker_url, fakeredis.FakeRedis(server=_server_named(name)))
+    elif broker_url.startswith("redis-cluster://"):
+        e = _cluster_env(broker_url)
     else:
         e = _redis_env(broker_url)
     yield e

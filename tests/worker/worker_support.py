@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
 import asynq
 from asynq.brokers.base import TaskMessage
@@ -118,3 +119,9 @@ class Env:
 
 def _redis_env(url: str) -> Env:
     return Env("redis", url, redis.Redis.from_url(url))
+
+
+def _cluster_env(url: str) -> Env:
+    addrs = url.removeprefix("redis-cluster://").split(",")
+    nodes = [ClusterNode(host, int(port)) for host, port in (a.rsplit(":", 1) for a in addrs)]
+    return Env("cluster", url, RedisCluster(startup_nodes=nodes))
