@@ -67,3 +67,17 @@ class PeriodicLoop:
         while not self._stopping.is_set():
             self.run_once()
             self._stopping.wait(self._interval)
+
+
+class PeriodicComponent:
+    """Base of the worker components that repeat one step on a thread of their own
+    (forwarder, recoverer, janitor, heartbeater, ...): ``start`` and ``stop`` drive the loop."""
+
+    def __init__(self, name: str, interval: float, step: Callable[[], object], logger: logging.Logger) -> None:
+        self._loop = PeriodicLoop(name, interval, step, logger)
+
+    def start(self) -> None:
+        self._loop.start()
+
+    def stop(self) -> None:
+        self._loop.stop()

@@ -5,25 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from asynq._loop import PeriodicLoop
+from asynq._loop import PeriodicComponent
 from asynq.brokers.base import Broker
 from asynq.clock import Clock
 
 
-class Forwarder:
+class Forwarder(PeriodicComponent):
     """Every ``interval``, makes due scheduled and retry tasks of ``queues`` pending."""
 
     def __init__(self, broker: Broker, queues: Sequence[str], *, interval: float, clock: Clock, logger: logging.Logger) -> None:
         self._broker = broker
         self._queues = list(queues)
         self._clock = clock
-        self._loop = PeriodicLoop("forwarder", interval, self.forward, logger)
-
-    def start(self) -> None:
-        self._loop.start()
-
-    def stop(self) -> None:
-        self._loop.stop()
+        super().__init__("forwarder", interval, self.forward, logger)
 
     def forward(self) -> int:
         return self._broker.forward(self._queues, now=self._clock.now())

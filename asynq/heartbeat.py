@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import attrs
 
-from asynq._loop import PeriodicLoop
+from asynq._loop import PeriodicComponent
 from asynq.brokers.base import Broker, ServerState, WorkerState
 from asynq.clock import Clock
 from asynq.processor import Processor
 
 
-class Heartbeater:
+class Heartbeater(PeriodicComponent):
     """Every ``interval``: extends the leases of running tasks and writes server state.
 
     It runs on its own thread so busy handlers cannot starve it. A run whose lease was lost
@@ -39,13 +39,7 @@ class Heartbeater:
         self._lease_duration = lease_duration
         self._clock = clock
         self._logger = logger
-        self._loop = PeriodicLoop("heartbeat", interval, self.beat, logger)
-
-    def start(self) -> None:
-        self._loop.start()
-
-    def stop(self) -> None:
-        self._loop.stop()
+        super().__init__("heartbeat", interval, self.beat, logger)
 
     def beat(self) -> None:
         runs = self._processor.runs()
@@ -81,19 +75,13 @@ class Heartbeater:
         self._broker.write_server_state(server, workers, ttl=self._interval * 2, now=now)
 
 
-class HealthChecker:
+class HealthChecker(PeriodicComponent):
     """Calls the user's health check with None, or the error when the broker is unreachable."""
 
     def __init__(self, broker: Broker, check: Callable[[BaseException | None], None], *, interval: float, logger: logging.Logger) -> None:
         self._broker = broker
         self._check = check
-        self._loop = PeriodicLoop("health check", interval, self.probe, logger)
-
-    def start(self) -> None:
-        self._loop.start()
-
-    def stop(self) -> None:
-        self._loop.stop()
+        super().__init__("health check", interval, self.probe, logger)
 
     def probe(self) -> None:
         try:

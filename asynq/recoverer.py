@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from asynq._loop import PeriodicLoop
+from asynq._loop import PeriodicComponent
 from asynq.brokers.base import Broker
 from asynq.clock import Clock
 from asynq.errors import AsynqError
@@ -19,7 +19,7 @@ class LeaseExpired(AsynqError):
     """The worker running the task stopped renewing its lease (it crashed or lost Redis)."""
 
 
-class Recoverer:
+class Recoverer(PeriodicComponent):
     """Every ``interval``: retries (or archives, if out of retries) tasks whose lease expired.
 
     It also gives an expired lease to any active task that has none, so no task can stay
@@ -44,13 +44,7 @@ class Recoverer:
         self._policy = attrs.evolve(policy, delay=_at_once)
         self._clock = clock
         self._logger = logger
-        self._loop = PeriodicLoop("recoverer", interval, self.recover, logger)
-
-    def start(self) -> None:
-        self._loop.start()
-
-    def stop(self) -> None:
-        self._loop.stop()
+        super().__init__("recoverer", interval, self.recover, logger)
 
     def recover(self) -> int:
         now = self._clock.now()

@@ -6,12 +6,12 @@ import logging
 import threading
 from collections.abc import Callable
 
-from asynq._loop import PeriodicLoop
+from asynq._loop import PeriodicComponent
 from asynq.clock import Clock
 from asynq.errors import AsynqError, BrokerConnectionError
 
 
-class Syncer:
+class Syncer(PeriodicComponent):
     """Keeps failed writes and tries them every ``interval`` until they succeed.
 
     A write is given up once its task's lease has expired: by then the recoverer has
@@ -23,14 +23,11 @@ class Syncer:
         self._logger = logger
         self._pending: list[tuple[Callable[[], object], float]] = []
         self._lock = threading.Lock()
-        self._loop = PeriodicLoop("syncer", interval, self.flush, logger)
+        super().__init__("syncer", interval, self.flush, logger)
 
     def defer(self, write: Callable[[], object], until: float) -> None:
         with self._lock:
             self._pending.append((write, until))
-
-    def start(self) -> None:
-        self._loop.start()
 
     def stop(self) -> None:
         """Stop the loop after a last attempt at every pending write."""
