@@ -35,12 +35,13 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, subcommand: bool = 
     group.add_argument("-p", "--password", default=default(None), help="Redis password")
     group.add_argument("--username", default=default(None), help="Redis ACL user")
     group.add_argument(
-        "--timeout", type=_seconds, default=default(None), metavar="SECONDS",
+        "--timeout", type=positive_seconds, default=default(None), metavar="SECONDS",
         help="give up reaching Redis after this long (default: 5)",
     )
 
 
-def _seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds above 0."""
     try:
         value = float(text)
     except ValueError:

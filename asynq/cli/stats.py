@@ -8,6 +8,7 @@ import sys
 import time
 
 from asynq.cli import output as out
+from asynq.cli.connection import positive_seconds
 from asynq.cli.registry import Command
 from asynq.errors import AsynqError
 from asynq.inspector import SIZED_STATES, CurrentStats, Inspector
@@ -77,19 +78,9 @@ def watch(insp: Inspector, interval: float, as_json: bool) -> int:
         return 0
 
 
-def _interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
-    return value
-
-
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--watch", type=_interval, metavar="N", help="redraw every N seconds until Ctrl-C (with --json: one line each)"
+        "--watch", type=positive_seconds, metavar="N", help="redraw every N seconds until Ctrl-C (with --json: one line each)"
     )
 
 
