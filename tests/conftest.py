@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
 import redis
 
-from brokers import RedisServer, RedisServerNotFound, SentinelSet, Topology
+import asynq
+from brokers import ClusterSet, RedisServer, RedisServerNotFound, SentinelSet, Topology
+from testkit import QUICK_WORKER, wait_until
 
 REDIS_URL_ENV = "ASYNQ_TEST_REDIS_URL"
 
@@ -107,9 +109,6 @@ def fresh_sentinel_set() -> Iterator[SentinelSet]:
 
 # --- Redis Cluster ---------------------------------------------------------------------------
 
-from brokers import ClusterSet  # noqa: E402  (this section was appended to the file)
-
-
 @pytest.fixture(scope="session")
 def cluster_set() -> Iterator[ClusterSet]:
     """The session's Redis Cluster (3 primaries, 3 replicas). Tests that kill nodes use
@@ -136,25 +135,6 @@ def fresh_cluster_set() -> Iterator[ClusterSet]:
 
 # --- Workers for the security and bad-input tests --------------------------------------------
 
-import time  # noqa: E402  (this section was appended to the file)
-from typing import Any, Callable  # noqa: E402
-
-import asynq  # noqa: E402
-
-QUICK_WORKER = dict(
-    concurrency=2,
-    shutdown_timeout=2.0,
-    lease_duration=5.0,
-    heartbeat_interval=0.2,
-    forward_interval=0.1,
-    recover_interval=0.2,
-    janitor_interval=0.2,
-    sync_interval=0.1,
-    idle_poll_interval=0.1,
-)
-"""Config values that keep a worker test fast; a test overrides what it exercises."""
-
-
 @pytest.fixture
 def start_background() -> Iterator[Callable[..., asynq.Background]]:
     """``start_background(broker, handler, **config)``: a running Background with quick
@@ -176,15 +156,4 @@ def start_background() -> Iterator[Callable[..., asynq.Background]]:
 def eventually() -> Callable[..., Any]:
     """``eventually(predicate, timeout=5.0, what="...")``: the first truthy value of
     ``predicate()``, polled until a deadline; the test fails if the deadline passes."""
-
-    def wait(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
-            time.sleep(0.01)  # a poll interval: the deadline above bounds the wait
-
-    return wait
+    return wait_until

@@ -25,7 +25,7 @@ def _teardown(env: Env, threads_before: set[threading.Thread]) -> None:
     wait_until(
         lambda: not [t for t in _asynq_threads() if t not in threads_before],
         timeout=5.0,
-        message="the worker's threads to end after shutdown",
+        what="the worker's threads to end after shutdown",
     )
 
 

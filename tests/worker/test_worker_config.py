@@ -48,7 +48,7 @@ def test_concurrency_runs_exactly_n_tasks_at_once(env: Env, concurrency: int) ->
     infos = [env.client.enqueue(asynq.Task("t", i)) for i in range(concurrency + 2)]
     env.start(handler, concurrency=concurrency, heartbeat_interval=0.1)
 
-    wait_until(lambda: running == concurrency, message=f"{concurrency} tasks running")
+    wait_until(lambda: running == concurrency, what=f"{concurrency} tasks running")
     # Let the heartbeat publish the busy workers twice: time for an extra fetch to show up.
     workers_key = keys.ALL_WORKERS
 
@@ -56,15 +56,15 @@ def test_concurrency_runs_exactly_n_tasks_at_once(env: Env, concurrency: int) ->
         members = env.raw.zrange(workers_key, 0, -1)
         return sum(env.raw.hlen(m) for m in members)
 
-    wait_until(lambda: workers_listed() == concurrency, message="the heartbeat listing the busy workers")
+    wait_until(lambda: workers_listed() == concurrency, what="the heartbeat listing the busy workers")
     first = env.raw.zrange(workers_key, 0, -1, withscores=True)[0][1]
-    wait_until(lambda: env.raw.zrange(workers_key, 0, -1, withscores=True)[0][1] > first, message="a second heartbeat")
+    wait_until(lambda: env.raw.zrange(workers_key, 0, -1, withscores=True)[0][1] > first, what="a second heartbeat")
     # No prefetch beyond the free slots: the others are still pending, not leased.
     assert len(env.ids(keys.active("default"))) == concurrency
     assert len(env.ids(keys.pending("default"))) == 2
     assert running == concurrency
     gate.set()
-    wait_until(lambda: len(done) == concurrency + 2, message="every task to finish")
+    wait_until(lambda: len(done) == concurrency + 2, what="every task to finish")
     assert sorted(done) == sorted(i.id for i in infos)
     assert most == concurrency
 
@@ -104,7 +104,7 @@ def test_weighted_queues_all_processed_and_high_weight_first(env: Env) -> None:
     order: list[str] = []
     random.seed(7)
     env.start(lambda task: order.append(task.queue), concurrency=1, queues=weights)
-    wait_until(lambda: len(order) == 3 * per_queue, message="every task of every queue")
+    wait_until(lambda: len(order) == 3 * per_queue, what="every task of every queue")
     assert collections.Counter(order) == {"a": per_queue, "b": per_queue, "c": per_queue}
     # While every queue is full, picks follow the weights (seeded; 6:3:1 expects 18:9:3).
     first = collections.Counter(order[:30])
@@ -118,7 +118,7 @@ def test_strict_priority_empties_higher_queue_first(env: Env) -> None:
     order: list[str] = []
     env.start(lambda task: order.append(task.queue), concurrency=1,
               queues={"high": 3, "mid": 2, "low": 1}, strict_priority=True)
-    wait_until(lambda: len(order) == 30, message="every task")
+    wait_until(lambda: len(order) == 30, what="every task")
     assert order == ["high"] * 10 + ["mid"] * 10 + ["low"] * 10
 
 

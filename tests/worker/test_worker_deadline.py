@@ -37,14 +37,14 @@ def test_handler_past_its_timeout_fails_and_the_next_task_runs(env: Env, hang) -
     slow = env.client.enqueue(asynq.Task("hang"), timeout=1)
     nxt = env.client.enqueue(asynq.Task("next"))
     env.start(handler, concurrency=1, error_handler=lambda t, e: errors.append(e))
-    wait_until(lambda: slow.id in env.ids(keys.retry("default")), message="the hung task to fail")
+    wait_until(lambda: slow.id in env.ids(keys.retry("default")), what="the hung task to fail")
     msg = env.message("default", slow.id)
     assert msg.error_msg.startswith("DeadlineExceeded:")
     assert msg.retried == 1
     assert [type(e) for e in errors] == [asynq.DeadlineExceeded]
     assert hung[0].cancelled
     # With one worker slot, the next task still runs: the hung thread's slot was handed on.
-    wait_until(lambda: done == [nxt.id], message="the next task to run")
+    wait_until(lambda: done == [nxt.id], what="the next task to run")
     wait_until(lambda: env.processed() == 2)
     assert env.failed() == 1
 
@@ -58,7 +58,7 @@ def test_deadline_in_the_near_future_fails_the_run(env: Env) -> None:
 
     info = env.client.enqueue(asynq.Task("hang"), deadline=time.time() + 0.5, max_retry=0)
     env.start(handler)
-    wait_until(lambda: info.id in env.ids(keys.archived("default")), message="the task to be archived")
+    wait_until(lambda: info.id in env.ids(keys.archived("default")), what="the task to be archived")
     assert env.message("default", info.id).error_msg.startswith("DeadlineExceeded:")
     assert hung[0].cancelled
     assert hung[0].deadline is not None
@@ -84,7 +84,7 @@ def test_a_handler_that_ignores_the_interrupt_does_not_shrink_the_pool(env: Env)
     try:
         env.start(handler, concurrency=1)
         wait_until(lambda: stubborn.id in env.ids(keys.retry("default")))
-        wait_until(lambda: sorted(done) == sorted(i.id for i in later), message="the other tasks to run")
+        wait_until(lambda: sorted(done) == sorted(i.id for i in later), what="the other tasks to run")
         # The stubborn handler's eventual return is not recorded: it lost the run.
         assert env.state("default", stubborn.id) == "retry"
     finally:
@@ -121,7 +121,7 @@ def test_cancellation_ends_the_run_through_the_retry_policy(env: Env) -> None:
         bg.broker.publish_cancellation(info.id)
         return info.id in env.ids(keys.retry("default"))
 
-    wait_until(cancelled, message="the cancelled run to be retried")
+    wait_until(cancelled, what="the cancelled run to be retried")
     msg = env.message("default", info.id)
     assert msg.error_msg == f"TaskCanceled: task {info.id} was cancelled"
     assert msg.retried == 1

@@ -66,7 +66,7 @@ def _steal(env: Env, broker: Broker, task_id: str) -> None:
                 return broker.retry(lease, msg, retry_at=now + 3600, is_failure=True, now=now, only_if_expired=True)
         return False
 
-    wait_until(stolen, message="the recoverer's guarded retry to win against the heartbeat")
+    wait_until(stolen, what="the recoverer's guarded retry to win against the heartbeat")
 
 
 def test_lost_lease_cancels_the_handler_and_fences_its_outcome(env: Env, other_broker: Broker) -> None:
@@ -171,14 +171,15 @@ def test_deleted_lease_cancels_the_handler_and_nothing_is_written(env: Env) -> N
     wait_until(lambda: env.processed("other") == 1)
     assert cancelled == [True]
     # Not completed by the worker that lost it: still active, for a recoverer to reconcile
-    # (or, if this worker's recoverer ran its first pass late, already retried by it).
+    # (or, if this worker's recoverer ran its first pass late, already recovered by it as one
+    # failed attempt, and perhaps running again: recovered tasks run again at once).
     assert env.exists("default", info.id)
-    if env.state("default", info.id) == "active":
+    if env.processed() == 0:
+        assert env.state("default", info.id) == "active"
         assert env.ids(keys.active("default")) == [info.id]
-        assert env.processed() == 0
     else:
-        assert env.state("default", info.id) == "retry"
         assert (env.processed(), env.failed()) == (1, 1)
+        assert env.state("default", info.id) in ("retry", "pending", "active")
 
 
 def test_active_task_without_a_lease_is_reconciled_and_run_again(env: Env) -> None:
@@ -191,7 +192,7 @@ def test_active_task_without_a_lease_is_reconciled_and_run_again(env: Env) -> No
     env.start(lambda t: ran.append((t.id, t.retry_count)), recover_interval=0.2)
     # Recovered as a failed attempt (LeaseExpired), then run again at once.
     wait_until(lambda: ran == [(info.id, 1)] and env.processed() == 2, timeout=2,
-               message="the orphan to be recovered and run")
+               what="the orphan to be recovered and run")
     assert env.failed() == 1
     assert not env.exists("default", info.id)
     for key in (keys.active, keys.lease, keys.retry, keys.pending):
@@ -215,7 +216,7 @@ def test_task_of_a_dead_worker_is_recovered_after_its_lease_expires(env: Env, ot
     (lease,) = other_broker.dequeue(["default"], 1, now=now, lease_until=now + 0.3)
     ran: list[int] = []
     env.start(lambda t: ran.append(t.retry_count), retry_delay_func=lambda n, exc, task: 0, recover_interval=0.1)
-    wait_until(lambda: ran == [1] and env.processed() == 2, message="the task to be recovered and run again")
+    wait_until(lambda: ran == [1] and env.processed() == 2, what="the task to be recovered and run again")
     assert not env.exists("default", info.id)
     assert env.failed() == 1
     # The dead worker's late acknowledgement is refused.

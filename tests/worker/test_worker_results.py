@@ -64,7 +64,7 @@ def test_scheduled_task_runs_promptly_with_a_short_forward_interval(env: Env) ->
     assert info.state is asynq.TaskState.SCHEDULED
     assert env.ids(keys.scheduled("default")) == [info.id]
     # Hang guard only: due in 0.3 s, forwarded within 0.1 s of that.
-    wait_until(lambda: started, timeout=1.2, message="the scheduled task to run")
+    wait_until(lambda: started, timeout=1.2, what="the scheduled task to run")
     assert started[0] >= info.next_process_at.timestamp()
     wait_until(lambda: env.processed() == 1)
 
@@ -74,7 +74,7 @@ def test_janitor_deletes_completed_tasks_when_their_retention_ends(env: Env) -> 
     env.start(lambda t: t.write_result(b"r"), janitor_interval=0.2)
     wait_until(lambda: info.id in env.ids(keys.completed("default")))
     assert env.exists("default", info.id)
-    wait_until(lambda: not env.exists("default", info.id), timeout=4, message="the janitor to delete it")
+    wait_until(lambda: not env.exists("default", info.id), timeout=4, what="the janitor to delete it")
     assert env.ids(keys.completed("default")) == []
     assert env.processed() == 1
 

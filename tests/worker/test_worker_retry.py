@@ -28,7 +28,7 @@ def test_default_delay_follows_the_backoff_formula(env: Env) -> None:
         if n:
             env.raw.zadd(retry, {info.id: 0})  # due now: the forwarder brings it back
         wait_until(lambda: info.id in env.ids(retry) and env.message("default", info.id).retried == n + 1,
-                   message=f"retry number {n + 1}")
+                   what=f"retry number {n + 1}")
         after = time.time()
         delay_low, delay_high = n**4 + 15, n**4 + 15 + 29 * (n + 1)
         score = env.score(retry, info.id)
@@ -48,7 +48,7 @@ def test_custom_delay_retries_up_to_the_archive_with_last_error(env: Env) -> Non
 
     info = env.client.enqueue(asynq.Task("t"), max_retry=3)
     env.start(handler, retry_delay_func=lambda n, exc, task: 0, forward_interval=0.1)
-    wait_until(lambda: info.id in env.ids(keys.archived("default")), message="the task to be archived")
+    wait_until(lambda: info.id in env.ids(keys.archived("default")), what="the task to be archived")
     assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
     msg = env.message("default", info.id)
     assert msg.error_msg == "RuntimeError: attempt 4"

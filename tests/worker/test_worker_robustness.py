@@ -80,7 +80,7 @@ def test_error_handler_raising_base_exception_does_not_kill_the_worker(env: Env)
     good = env.client.enqueue(asynq.Task("good"))
     env.start(handler, concurrency=1, error_handler=error_handler)
     wait_until(lambda: len(env.ids(keys.retry("default"))) == 3 and env.processed() == 4,
-               message="every task settled although the error handler raises")
+               what="every task settled although the error handler raises")
     assert not env.exists("default", good.id)
     assert all(env.state("default", b.id) == "retry" for b in bad)
 
@@ -97,7 +97,7 @@ def test_is_failure_that_raises_does_not_lose_the_task(env: Env) -> None:
     good = env.client.enqueue(asynq.Task("good"))
     env.start(handler, concurrency=1, is_failure=is_failure)
     wait_until(lambda: bad.id in env.ids(keys.retry("default")) and not env.exists("default", good.id),
-               message="the failed task retried and the next one processed")
+               what="the failed task retried and the next one processed")
     assert env.ids(keys.active("default")) == []
 
 
@@ -119,7 +119,7 @@ def test_message_no_handler_can_get_is_archived_and_the_pool_stays_whole(env: En
     _store(env, msg)
     good = env.client.enqueue(asynq.Task("good"))
     env.start(lambda t: done.append(t.id), concurrency=1)
-    wait_until(lambda: done == [good.id], message="the next task to run on the one worker thread")
+    wait_until(lambda: done == [good.id], what="the next task to run on the one worker thread")
     wait_until(lambda: env.ids(keys.archived("default")) == [msg.id])
     assert "corrupt" in _archived_error(env, msg.id)
     assert env.ids(keys.active("default")) == []

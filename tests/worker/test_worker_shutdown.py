@@ -24,7 +24,7 @@ def _heartbeats(env: Env, count: int) -> None:
     for _ in range(count):
         (first,) = env.raw.zrange(keys.ALL_SERVERS, 0, -1, withscores=True)
         wait_until(lambda: env.raw.zrange(keys.ALL_SERVERS, 0, -1, withscores=True)[0][1] > first[1],
-                   message="a heartbeat")
+                   what="a heartbeat")
 
 
 def test_server_and_worker_state_while_running_and_gone_after_shutdown(env: Env) -> None:
@@ -46,7 +46,7 @@ def test_server_and_worker_state_while_running_and_gone_after_shutdown(env: Env)
         state = codec.decode_server(env.raw.get(listed[0]))
         return state if state.active_worker_count == 1 else None
 
-    server = wait_until(busy_server, message="the server state with one busy worker")
+    server = wait_until(busy_server, what="the server state with one busy worker")
     assert (server.host, server.pid) == (socket.gethostname(), os.getpid())
     assert server.concurrency == 3
     assert server.queues == {"critical": 6, "default": 1}

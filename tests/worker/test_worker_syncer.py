@@ -80,7 +80,7 @@ def test_failed_completion_write_is_retried_until_it_succeeds(
     runs: list[str] = []
     info = env.client.enqueue(asynq.Task("t"))
     env.start(runs.append, broker=flaky.broker, sync_interval=0.1)
-    wait_until(lambda: env.processed() == 1, message="the completion to be written")
+    wait_until(lambda: env.processed() == 1, what="the completion to be written")
     assert flaky.calls == [info.id] * 3  # two failed attempts, then the one that worked
     assert [t.id for t in runs] == [info.id]  # processed exactly once
     assert not env.exists("default", info.id)
@@ -105,7 +105,7 @@ def test_deferred_write_is_given_up_after_the_lease_expires_and_the_task_runs_ag
     env.start(lambda t: runs.append(t.retry_count), broker=flaky.broker, sync_interval=0.1,
               lease_duration=0.5, heartbeat_interval=0.1, recover_interval=0.1,
               retry_delay_func=lambda n, exc, task: 0)
-    wait_until(lambda: runs == [0, 1] and env.processed() == 2, message="the task to run again and complete")
+    wait_until(lambda: runs == [0, 1] and env.processed() == 2, what="the task to run again and complete")
     assert not env.exists("default", info.id)
     assert env.failed() == 1, [r.getMessage() for r in caplog.records]  # the lease expiry
     wait_until(lambda: any("gave up a deferred write" in r.getMessage() for r in caplog.records))

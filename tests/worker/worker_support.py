@@ -18,34 +18,11 @@ from redis.cluster import ClusterNode, RedisCluster
 import asynq
 from asynq.brokers.base import TaskMessage
 from asynq.brokers.redis import codec, keys
+from testkit import QUICK_WORKER, wait_until
 
 T = TypeVar("T")
 
-FAST = dict(
-    concurrency=2,
-    shutdown_timeout=2.0,
-    lease_duration=5.0,
-    heartbeat_interval=0.2,
-    forward_interval=0.1,
-    recover_interval=0.2,
-    janitor_interval=0.2,
-    sync_interval=0.1,
-    idle_poll_interval=0.1,
-    health_check_interval=0.1,
-)
-"""Config values that keep every test fast; a test overrides what it exercises."""
-
-
-def wait_until(predicate: Callable[[], T], timeout: float = 5.0, message: str = "", interval: float = 0.01) -> T:
-    """Return the first truthy value of ``predicate()``; fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
-        time.sleep(interval)
+FAST = QUICK_WORKER
 
 
 def _asynq_threads() -> list[threading.Thread]:
