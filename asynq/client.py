@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import uuid
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -82,6 +82,8 @@ class Client:
         self._max_payload_size = max_payload_size
         self.broker, self._owns_broker = open_broker(broker)
         self._clock = clock or SystemClock()
+        self._plain_options: dict[tuple[str, int], _Options] = {}
+        """Validated options of calls that give only a queue and max_retry (see enqueue)."""
 
     def __repr__(self) -> str:
         return f"<Client {self.broker!r}>"
@@ -113,9 +115,21 @@ class Client:
         """
         durability = self._call_durability(replicas, replica_timeout)
         now = self._clock.now()
-        options = self._options(
-            now, queue, max_retry, timeout, deadline, process_at, process_in, unique, retention, headers
-        )
+        if (
+            timeout is None and deadline is None and process_at is None and process_in is None
+            and unique is None and retention is None and headers is None
+            and type(queue) is str and type(max_retry) is int
+        ):
+            # The common call: only a queue and a retry count, which don't depend on the time.
+            options = self._plain_options.get((queue, max_retry))
+            if options is None:
+                options = self._options(now, queue, max_retry, None, None, None, None, None, None, None)
+                if len(self._plain_options) < 1024:
+                    self._plain_options[(queue, max_retry)] = options
+        else:
+            options = self._options(
+                now, queue, max_retry, timeout, deadline, process_at, process_in, unique, retention, headers
+            )
         request = self._request(task, options, _validate.name("task_id", task_id) if task_id is not None else None, now)
         with self._broker_errors(), self._replication_errors([request], now):
             state = self.broker.enqueue(request, now=now, **durability)
@@ -241,7 +255,9 @@ class Client:
         payload = task.payload.raw
         if self._max_payload_size is not None and len(payload) > self._max_payload_size:
             raise PayloadTooLargeError(task.type, len(payload), self._max_payload_size)
-        headers = codecs.signed_headers(self._signing_key, task.type, task.payload, {**task.headers, **options.headers})
+        headers = {**task.headers, **options.headers}
+        if task.payload._pickled:
+            headers = codecs.signed_headers(self._signing_key, task.type, task.payload, headers)
         unique_ttl = None
         lock = ""
         if options.unique is not None:
@@ -251,7 +267,7 @@ class Client:
         message = TaskMessage(
             type=task.type,
             payload=payload,
-            id=task_id or str(uuid.uuid4()),
+            id=task_id or _uuid4(),
             queue=options.queue,
             retry=options.max_retry,
             timeout=options.timeout,
@@ -261,6 +277,15 @@ class Client:
             headers=headers,
         )
         return EnqueueRequest(message, process_at=options.process_at, unique_ttl=unique_ttl)
+
+
+def _uuid4() -> str:
+    """``str(uuid.uuid4())``, the same random version-4 UUID, without building a UUID object."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:

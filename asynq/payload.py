@@ -72,6 +72,12 @@ def _encode_default(value: Any) -> Any:
     raise TypeError(f"a value of type {_type_name(value)} is not JSON-serialisable")
 
 
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False, default=_encode_default
+)
+"""What ``json.dumps`` with these options builds on every call; made once (it holds no state)."""
+
+
 def _reject_constant(name: str) -> Any:
     """``json.loads`` hook: NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not valid JSON")
@@ -249,8 +255,7 @@ class Payload:
             raw = b""
         else:
             try:
-                text = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False,
-                                  allow_nan=False, default=_encode_default)
+                text = _ENCODER.encode(data)
                 raw = text.encode()  # a lone surrogate is a str but not UTF-8: UnicodeEncodeError
             except (TypeError, ValueError) as exc:
                 raise PayloadError(f"cannot encode payload as JSON: {exc}; {_JSON_HINT}") from exc

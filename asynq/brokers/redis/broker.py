@@ -30,8 +30,6 @@ BATCH = 100
 """Most tasks one housekeeping script moves per call, to keep Redis responsive."""
 ENQUEUE_CHUNK = 500
 """Most tasks one enqueue script call stores (enqueue_many sends several calls in one round trip)."""
-QUEUE_REGISTRY_REFRESH = 1.0
-"""Seconds a producer trusts that it registered a queue in asynq:queues before it adds it again."""
 
 # Errors after which the same call may succeed: the connection broke, the server is loading,
 # or (after a failover) we reached a demoted primary and must re-resolve the new one.
@@ -85,8 +83,10 @@ class RedisBroker(RedisInspection, base.Broker):
         self._archive_max_age = archive_max_age
         self._archive_max_size = archive_max_size
         self._scripts_loaded = False
-        self._registered: dict[str, float] = {}
-        """Queues this broker added to asynq:queues, and when (see _queue_registered)."""
+        # On one server (standalone or Sentinel-managed) the enqueue script also registers the
+        # queue in asynq:queues; on Redis Cluster that key lives in another slot, so a SADD goes
+        # alongside the script calls in the same pipeline.
+        self._one_node = isinstance(client, redis.Redis)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.address}>"
@@ -135,6 +135,13 @@ class RedisBroker(RedisInspection, base.Broker):
     def enqueue(
         self, request: EnqueueRequest, *, now: float, replicas: int = 0, replica_timeout: float = 1.0
     ) -> TaskState:
+        if replicas <= 0 and self._one_node:
+            # The common case: one script call, no pipeline.
+            (reply,) = self._script("enqueue", *self._enqueue_script_call(request.message.queue, [request], now))
+            result = self._enqueue_outcome(request, reply)
+            if isinstance(result, Exception):
+                raise result
+            return result
         try:
             (result,) = self.enqueue_many([request], now=now, replicas=replicas, replica_timeout=replica_timeout)
         except ReplicationError as exc:
@@ -155,32 +162,18 @@ class RedisBroker(RedisInspection, base.Broker):
         for index, request in enumerate(requests):
             by_queue.setdefault(request.message.queue, []).append(index)
         calls: list[tuple[list[int], list[str], list[Any]]] = []
-        now_ns = _ns(now)
         for queue, indexes in by_queue.items():
             for lo in range(0, len(indexes), ENQUEUE_CHUNK):
                 chunk = indexes[lo:lo + ENQUEUE_CHUNK]
-                script_keys = [keys.pending(queue), keys.scheduled(queue)]
-                args: list[Any] = [now_ns, keys.WAKEUP_CHANNEL, queue]
-                task_prefix = keys.task_prefix(queue)
-                for index in chunk:
-                    request = requests[index]
-                    m = request.message
-                    script_keys.append(task_prefix + m.id)
-                    ttl_ms = ""
-                    if request.unique_ttl is not None:
-                        script_keys.append(m.unique_key)
-                        ttl_ms = str(max(1, int(request.unique_ttl * 1000)))
-                    at = request.process_at
-                    args += [codec.encode_task(m), m.id, "" if at is None or at <= now else repr(at), ttl_ms]
-                calls.append((chunk, script_keys, args))
-        register = [q for q in by_queue if not self._queue_registered(q)]
+                calls.append((chunk, *self._enqueue_script_call(queue, [requests[i] for i in chunk], now)))
+        register = not self._one_node  # the scripts can't: a SADD of its own
         if not register and replicas <= 0 and len(calls) == 1:
             replies = [self._script("enqueue", calls[0][1], calls[0][2])]
         else:
 
             def fill(pipe: Any) -> None:
                 if register:
-                    pipe.sadd(keys.ALL_QUEUES, *register)
+                    pipe.sadd(keys.ALL_QUEUES, *by_queue)
                 for _, script_keys, args in calls:
                     scripts.call(pipe, "enqueue", script_keys, args)
                 if replicas > 0:
@@ -189,7 +182,6 @@ class RedisBroker(RedisInspection, base.Broker):
             replies = self._pipelined(fill)
             if register:
                 replies = replies[1:]
-                self._registered_now(register)
         outcomes: list[TaskState | Exception] = [TaskState.PENDING] * len(requests)
         for (chunk, _, _), reply in zip(calls, replies):
             for index, code in zip(chunk, reply):
@@ -201,20 +193,27 @@ class RedisBroker(RedisInspection, base.Broker):
                 raise ReplicationError(self.address, acked, replicas, replica_timeout, outcomes)
         return outcomes
 
-    def _queue_registered(self, queue: str) -> bool:
-        """Whether this broker added ``queue`` to the queue registry (asynq:queues) recently.
-
-        Like Go asynq's client, a producer registers a queue once rather than with every task,
-        but only for QUEUE_REGISTRY_REFRESH seconds: a queue removed meanwhile (by another
-        process's remove_queue) is registered again by the next enqueue after that.
-        """
-        at = self._registered.get(queue)
-        return at is not None and time.monotonic() - at < QUEUE_REGISTRY_REFRESH
-
-    def _registered_now(self, queues: Iterable[str]) -> None:
-        at = time.monotonic()
-        for queue in queues:
-            self._registered[queue] = at
+    def _enqueue_script_call(
+        self, queue: str, requests: Sequence[EnqueueRequest], now: float
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of one enqueue.lua call storing ``requests``, all of ``queue``."""
+        if self._one_node:
+            script_keys = [keys.pending(queue), keys.scheduled(queue), keys.ALL_QUEUES]
+            args: list[Any] = [_ns(now), keys.WAKEUP_CHANNEL, queue, "1"]
+        else:
+            script_keys = [keys.pending(queue), keys.scheduled(queue)]
+            args = [_ns(now), keys.WAKEUP_CHANNEL, queue, "0"]
+        task_prefix = keys.task_prefix(queue)
+        for request in requests:
+            m = request.message
+            script_keys.append(task_prefix + m.id)
+            ttl_ms = ""
+            if request.unique_ttl is not None:
+                script_keys.append(m.unique_key)
+                ttl_ms = str(max(1, int(request.unique_ttl * 1000)))
+            at = request.process_at
+            args += [codec.encode_task(m), m.id, "" if at is None or at <= now else repr(at), ttl_ms]
+        return script_keys, args
 
     def _queue_wait(self, pipe: Any, queues: Iterable[str], replicas: int, timeout: float) -> None:
         """Queue ``WAIT replicas timeout`` behind the writes, on the connection that made them.
@@ -239,12 +238,6 @@ class RedisBroker(RedisInspection, base.Broker):
             nodes[node.name] = node
         for node in nodes.values():
             pipe.execute_command("WAIT", replicas, timeout_ms, target_nodes=node)
-
-    def remove_queue(self, queue: str, *, force: bool, now: float) -> None:
-        try:
-            super().remove_queue(queue, force=force, now=now)
-        finally:
-            self._registered.pop(queue, None)  # the next enqueue to it registers it again
 
     @staticmethod
     def _enqueue_outcome(request: EnqueueRequest, reply: int) -> TaskState | Exception:

@@ -14,23 +14,32 @@ class CorruptMessageError(ValueError):
 
 
 def encode_task(msg: TaskMessage) -> bytes:
-    return asynq_pb2.TaskMessage(
+    # Fields that are unset at enqueue are set only when present (each keyword costs, and
+    # proto3 does not write zero values anyway): the bytes are the same.
+    pb = asynq_pb2.TaskMessage(
         type=msg.type,
         payload=msg.payload,
         id=msg.id,
         queue=msg.queue,
         retry=msg.retry,
-        retried=msg.retried,
-        error_msg=msg.error_msg,
         timeout=msg.timeout,
         deadline=msg.deadline,
         unique_key=msg.unique_key,
-        last_failed_at=msg.last_failed_at,
         retention=msg.retention,
-        completed_at=msg.completed_at,
-        group_key=msg.group_key,
-        headers=dict(msg.headers),
-    ).SerializeToString()
+    )
+    if msg.retried:
+        pb.retried = msg.retried
+    if msg.error_msg:
+        pb.error_msg = msg.error_msg
+    if msg.last_failed_at:
+        pb.last_failed_at = msg.last_failed_at
+    if msg.completed_at:
+        pb.completed_at = msg.completed_at
+    if msg.group_key:
+        pb.group_key = msg.group_key
+    if msg.headers:
+        pb.headers.update(msg.headers)
+    return pb.SerializeToString()
 
 
 def decode_task(data: bytes) -> TaskMessage:
