@@ -7,18 +7,16 @@ Nothing here sleeps for correctness: tests wait on conditions with a deadline
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 import asynq
 from asynq.brokers.base import TaskMessage
 from asynq.brokers.redis import codec, keys
-from testkit import QUICK_WORKER, wait_until
+from testkit import QUICK_WORKER
 
 T = TypeVar("T")
 
