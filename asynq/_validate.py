@@ -57,13 +57,14 @@ def timestamp(option: str, value: When) -> float:
     between 1970-01-01 and 9999-12-31 UTC."""
     if isinstance(value, dt.datetime):
         try:
-            number: float | None = value.timestamp()
+            number = value.timestamp()
         except (OverflowError, ValueError, OSError):  # a naive datetime at the ends of time
             number = -1.0
     else:
-        number = _finite_number(value)
-        if number is None:
+        finite = _finite_number(value)
+        if finite is None:
             raise TypeError(f"{option} must be a datetime or unix seconds, got {value!r}")
+        number = finite
     if not 0 <= number <= MAX_TIMESTAMP:
         raise ValueError(f"{option} must be between 1970-01-01 and 9999-12-31 UTC, got {value!r}")
     return number

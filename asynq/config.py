@@ -26,6 +26,10 @@ def _check_concurrency(_: object, attribute: attrs.Attribute, value: int) -> Non
         raise ValueError(f"Config.concurrency must be an int of at least 1, got {value!r}")
 
 
+def _queue_weights(queues: Mapping[str, int]) -> dict[str, int]:
+    return dict(queues)
+
+
 def _check_queues(_: object, attribute: attrs.Attribute, queues: Mapping[str, int]) -> None:
     if not queues:
         raise ValueError("Config.queues must name at least one queue")
@@ -51,7 +55,7 @@ class Config:
 
     concurrency: int = attrs.field(factory=lambda: os.cpu_count() or 1, validator=_check_concurrency)
     """Tasks processed at once, each on its own thread."""
-    queues: Mapping[str, int] = attrs.field(factory=lambda: {"default": 1}, converter=dict, validator=_check_queues)
+    queues: Mapping[str, int] = attrs.field(factory=lambda: {"default": 1}, converter=_queue_weights, validator=_check_queues)
     """Queue name to weight: with weights 6, 3, 1 a queue is tried first 60%, 30%, 10% of the time."""
     strict_priority: bool = False
     """Always empty higher-weight queues first (lower ones may starve)."""

@@ -95,7 +95,7 @@ class PayloadTooLargeError(PayloadError):
 class BrokerOutOfMemoryError(AsynqError):
     """Redis refused a write because it reached ``maxmemory`` (with the ``noeviction`` policy)."""
 
-    def __init__(self, address: str, cause: BaseException | None = None) -> None:
+    def __init__(self, address: str, cause: BaseException | str | None = None) -> None:
         reason = f" ({cause})" if cause else ""
         super().__init__(
             f"the broker at {address} is out of memory{reason}; nothing was stored. "

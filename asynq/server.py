@@ -81,16 +81,16 @@ class Background:
             logger=self._logger,
             signing_keys=cfg.signing_key,
         )
-        common = {"clock": self._clock, "logger": self._logger}
+        clock, logger = self._clock, self._logger
         self._components = [
             syncer,
             Heartbeater(
                 self._broker, self._processor, self._server_state,
-                interval=cfg.heartbeat_interval, lease_duration=cfg.lease_duration, **common,
+                interval=cfg.heartbeat_interval, lease_duration=cfg.lease_duration, clock=clock, logger=logger,
             ),
-            Forwarder(self._broker, queues, interval=cfg.forward_interval, **common),
-            Recoverer(self._broker, queues, policy, interval=cfg.recover_interval, **common),
-            Janitor(self._broker, queues, interval=cfg.janitor_interval, **common),
+            Forwarder(self._broker, queues, interval=cfg.forward_interval, clock=clock, logger=logger),
+            Recoverer(self._broker, queues, policy, interval=cfg.recover_interval, clock=clock, logger=logger),
+            Janitor(self._broker, queues, interval=cfg.janitor_interval, clock=clock, logger=logger),
             Subscriber(self._broker, self._processor, logger=self._logger),
         ]
         if cfg.health_check_func is not None:

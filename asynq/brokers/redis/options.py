@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import urllib.parse
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import attrs
@@ -30,6 +31,10 @@ def _split_addr(addr: str, default_port: int) -> tuple[str, int]:
     if not port.isdigit():
         raise ValueError(f"invalid Redis address {addr!r}: the port must be a number")
     return host.strip("[]"), int(port)
+
+
+def _addresses(addrs: Iterable[str]) -> list[str]:
+    return list(addrs)
 
 
 def _check_db(db: int) -> int:
@@ -83,7 +88,7 @@ class RedisFailoverClientOpt:
     """
 
     master_name: str
-    sentinel_addrs: list[str] = attrs.field(converter=list)
+    sentinel_addrs: list[str] = attrs.field(converter=_addresses)
     password: str | None = attrs.field(default=None, repr=False)
     db: int = attrs.field(default=0, converter=_check_db)
     username: str | None = None
@@ -130,7 +135,7 @@ class RedisClusterClientOpt:
     Nothing is sent until the first operation.
     """
 
-    addrs: list[str] = attrs.field(converter=list)
+    addrs: list[str] = attrs.field(converter=_addresses)
     password: str | None = attrs.field(default=None, repr=False)
     username: str | None = None
     tls: bool = False
