@@ -236,7 +236,13 @@ class Processor:
                         lambda: self._free >= self._gather or self._stopping.is_set(), FETCH_GATHER
                     )
                 free = self._free
-            if not self._fetching.is_set():
+                if not self._fetching.is_set():
+                    free = 0
+                elif free == 0:
+                    continue  # a completion write took the free slots meanwhile (see _ack_batch)
+                # Reserved: a completion write that also fetches (see _ack_batch) cannot take them.
+                self._free -= free
+            if not free:
                 self._wakeup.wait(self._idle_poll_interval)
                 self._wakeup.clear()
                 continue
@@ -244,13 +250,18 @@ class Processor:
             self._wakeup.clear()
             leases = self._fetch(free)
             self._backlog = len(leases) == free
+            self._hand_out(leases, free)
             if not leases:
                 self._wakeup.wait(self._idle_poll_interval)
-                continue
+
+    def _hand_out(self, leases: list[Lease], reserved: int) -> None:
+        """Give fetched tasks to the worker threads; free the reserved slots left unused."""
+        for lease in leases:
+            self._inbox.put(lease)
+        if len(leases) < reserved:
             with self._lock:
-                self._free -= len(leases)
-            for lease in leases:
-                self._inbox.put(lease)
+                self._free += reserved - len(leases)
+                self._slot_freed.notify()
 
     def _fetch(self, count: int) -> list[Lease]:
         now = self._clock.now()
@@ -370,25 +381,76 @@ class Processor:
             raise
 
     def _ack_batch(self, batch: list[Run]) -> None:
+        # While tasks are waiting in Redis, the write also leases tasks for the slots it frees
+        # (and any free ones) in the same round trip. The successes are written first, so the
+        # worker never holds more than ``concurrency`` leases.
+        with self._lock:
+            fetch = self._backlog and self._fetching.is_set() and not self._stopping.is_set()
+            reserved = 0
+            if fetch:
+                reserved, self._free = self._free, 0
+        if fetch:
+            self._ack_and_fetch(batch, reserved)
+            return
         try:
             held = self._broker.succeed_many([r.lease for r in batch], now=self._clock.now())
-        except BrokerConnectionError as exc:
+        except Exception as exc:
+            self._ack_failed(batch, exc)
+        else:
+            self._ack_done(batch, held)
+        self._release(batch)
+
+    def _ack_and_fetch(self, batch: list[Run], reserved: int) -> None:
+        count = reserved + len(batch)  # the slots of the batch are reused
+        now = self._clock.now()
+        leases: list[Lease] = []
+        try:
+            held, leases = self._broker.succeed_and_dequeue(
+                [r.lease for r in batch], self._order(), count, now=now, lease_until=now + self._lease_duration
+            )
+        except Exception as exc:
+            self._ack_failed(batch, exc)
+        except BaseException:
+            self._hand_out([], reserved)  # _ack frees the batch's own slots
+            raise
+        else:
+            self._ack_done(batch, held)
+        self._backlog = len(leases) == count
+        late: list[Lease] = []
+        with self._lock:
+            for run in batch:
+                self._runs.pop((run.lease.message.queue, run.lease.message.id), None)
+            if self._stopping.is_set() or not self._fetching.is_set():
+                late, leases = leases, []  # stopped meanwhile: start nothing new
+            for lease in leases:
+                self._inbox.put(lease)
+            self._free += count - len(leases)
+            if self._free:
+                self._slot_freed.notify()  # not a wake-up for nothing: it costs a thread switch
+            if self._stopping.is_set():
+                self._lock.notify_all()  # shutdown waits for the last run
+        for lease in late:
+            self._requeue(lease)
+
+    def _ack_failed(self, batch: list[Run], exc: Exception) -> None:
+        if isinstance(exc, BrokerConnectionError):
             for run in batch:
                 self._logger.warning("cannot record the outcome of task %s (%s); will retry", run.lease.message.id, exc)
                 self._defer(self._recorder(run, None), run.lease.expires_at)
-        except Exception as exc:  # e.g. a Redis error reply: never let it end this worker thread
-            for run in batch:
-                self._logger.error(
-                    "cannot record the outcome of task %s (%s); it comes back when its lease expires",
-                    run.lease.message.id, exc,
+            return
+        # e.g. a Redis error reply: never let it end this worker thread
+        for run in batch:
+            self._logger.error(
+                "cannot record the outcome of task %s (%s); it comes back when its lease expires",
+                run.lease.message.id, exc,
+            )
+
+    def _ack_done(self, batch: list[Run], held: list[bool]) -> None:
+        for run, ok in zip(batch, held):
+            if not ok:
+                self._logger.warning(
+                    "task %s lost its lease before it finished; another worker has it", run.lease.message.id
                 )
-        else:
-            for run, ok in zip(batch, held):
-                if not ok:
-                    self._logger.warning(
-                        "task %s lost its lease before it finished; another worker has it", run.lease.message.id
-                    )
-        self._release(batch)
 
     def _recorder(self, run: Run, error: BaseException | None) -> Callable[[], Outcome]:
         def record() -> Outcome:

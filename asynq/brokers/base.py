@@ -192,6 +192,21 @@ class Broker(abc.ABC):
         """
         return [self.succeed(lease, now=now) for lease in leases]
 
+    def succeed_and_dequeue(
+        self, leases: Sequence[Lease], queues: Sequence[str], count: int, *, now: float, lease_until: float
+    ) -> tuple[list[bool], list[Lease]]:
+        """``succeed_many(leases)``, then ``dequeue(queues, count)``: one result per lease, and
+        the new leases. The successes are written before anything is leased, so a worker can
+        pass the slots it frees as part of ``count``.
+
+        The default makes the two calls; a broker overrides it to do both in one round trip.
+        An error means the outcome of both is unknown: the successes may have to be written
+        again (each is fenced on its lease), and any task leased meanwhile comes back when its
+        lease expires.
+        """
+        done = self.succeed_many(leases, now=now)
+        return done, self.dequeue(queues, count, now=now, lease_until=lease_until)
+
     @abc.abstractmethod
     def requeue(self, lease: Lease, *, now: float) -> bool:
         """Put an active task back at the head of its pending list (worker shutdown)."""

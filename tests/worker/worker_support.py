@@ -16,7 +16,9 @@ from redis.cluster import ClusterNode, RedisCluster
 import asynq
 from asynq.brokers.base import TaskMessage
 from asynq.brokers.redis import codec, keys
-from testkit import QUICK_WORKER
+from testkit import QUICK_WORKER, wait_until
+
+__all__ = ["Env", "FAST", "wait_until"]  # wait_until is re-exported for the worker tests
 
 T = TypeVar("T")
 

@@ -259,15 +259,25 @@ class RedisBroker(RedisInspection, base.Broker):
             wanted = count - len(leases)
             if wanted <= 0:
                 break
-            reply = self._script(
-                "dequeue",
-                [keys.pending(queue), keys.paused(queue), keys.active(queue), keys.lease(queue)],
-                [repr(lease_until), keys.task_prefix(queue), wanted, token],
-            )
-            for task_id, raw, state in zip(reply[::3], reply[1::3], reply[2::3]):
-                lease = self._lease_from(queue, task_id.decode(), raw, token, lease_until, now, state.decode())
-                if lease is not None:
-                    leases.append(lease)
+            reply = self._script("dequeue", *self._dequeue_call(queue, wanted, token, lease_until))
+            leases += self._leases_from(queue, reply, token, lease_until, now)
+        return leases
+
+    @staticmethod
+    def _dequeue_call(queue: str, count: int, token: str, lease_until: float) -> tuple[list[str], list[Any]]:
+        return (
+            [keys.pending(queue), keys.paused(queue), keys.active(queue), keys.lease(queue)],
+            [repr(lease_until), keys.task_prefix(queue), count, token],
+        )
+
+    def _leases_from(
+        self, queue: str, reply: Sequence[bytes], token: str, lease_until: float, now: float
+    ) -> list[Lease]:
+        leases = []
+        for task_id, raw, state in zip(reply[::3], reply[1::3], reply[2::3]):
+            lease = self._lease_from(queue, task_id.decode(), raw, token, lease_until, now, state.decode())
+            if lease is not None:
+                leases.append(lease)
         return leases
 
     def _lease_from(
@@ -302,6 +312,45 @@ class RedisBroker(RedisInspection, base.Broker):
         Each task is fenced on its own lease, as by ``succeed``; the result says, per lease
         in order, whether it was settled (False: lease lost, nothing changed for it).
         """
+        by_queue, calls = self._succeed_calls(leases, now)
+        if len(calls) == 1:
+            replies = [self._script("succeed", *calls[0])]
+        else:
+            replies = self._pipelined(lambda pipe: [scripts.call(pipe, "succeed", k, a) for k, a in calls])
+        return self._succeeded(leases, by_queue, replies)
+
+    def succeed_and_dequeue(
+        self, leases: Sequence[Lease], queues: Sequence[str], count: int, *, now: float, lease_until: float
+    ) -> tuple[list[bool], list[Lease]]:
+        """``succeed_many`` and ``dequeue`` in one round trip: a pipeline of the succeed
+        script(s) followed by the dequeue script for the first queue in ``queues``. Only if
+        that queue gives fewer than ``count`` tasks are the next queues asked, in order, as
+        ``dequeue`` does."""
+        if not leases or count <= 0 or not queues or getattr(self.succeed_many, "__func__", None) is not (
+            RedisBroker.succeed_many
+        ):
+            # A replaced succeed_many (a subclass, a wrapper) must still see every success.
+            return super().succeed_and_dequeue(leases, queues, count, now=now, lease_until=lease_until)
+        by_queue, calls = self._succeed_calls(leases, now)
+        token = uuid.uuid4().hex
+        first = queues[0]
+        fetch = self._dequeue_call(first, count, token, lease_until)
+
+        def fill(pipe: Any) -> None:
+            for k, a in calls:
+                scripts.call(pipe, "succeed", k, a)
+            scripts.call(pipe, "dequeue", *fetch)
+
+        replies = self._pipelined(fill)
+        done = self._succeeded(leases, by_queue, replies[:-1])
+        got = self._leases_from(first, replies[-1], token, lease_until, now)
+        if len(got) < count and len(queues) > 1:
+            got += self.dequeue(queues[1:], count - len(got), now=now, lease_until=lease_until)
+        return done, got
+
+    def _succeed_calls(
+        self, leases: Sequence[Lease], now: float
+    ) -> tuple[dict[str, list[Lease]], list[tuple[list[str], list[Any]]]]:
         by_queue: dict[str, list[Lease]] = {}
         for lease in leases:
             by_queue.setdefault(lease.message.queue, []).append(lease)
@@ -323,10 +372,10 @@ class RedisBroker(RedisInspection, base.Broker):
                     expires = repr(now + m.retention)
                 args += [m.id, lease.token, msg, expires, "1" if m.unique_key else "0"]
             calls.append((script_keys, args))
-        if len(calls) == 1:
-            replies = [self._script("succeed", *calls[0])]
-        else:
-            replies = self._pipelined(lambda pipe: [scripts.call(pipe, "succeed", k, a) for k, a in calls])
+        return by_queue, calls
+
+    @staticmethod
+    def _succeeded(leases: Sequence[Lease], by_queue: dict[str, list[Lease]], replies: Sequence[Any]) -> list[bool]:
         done = {
             (q, lease.message.id): reply == 1
             for (q, held), script_replies in zip(by_queue.items(), replies)
