@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import attrs
 import redis
+from redis.cluster import RedisCluster
 from redis import exceptions as rex
 
 from asynq.brokers import base
@@ -68,7 +69,7 @@ class RedisBroker(RedisInspection, base.Broker):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | RedisCluster,
         *,
         address: str,
         retry_timeout: float = 5.0,
@@ -120,7 +121,7 @@ class RedisBroker(RedisInspection, base.Broker):
     def _script(self, name: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
         return self._run(lambda: scripts.call(self._client, name, keys_, args))
 
-    def _pipelined(self, fill: Callable[[Any], None]) -> list[Any]:
+    def _pipelined(self, fill: Callable[[Any], object]) -> list[Any]:
         """Send the commands ``fill`` queues on a pipeline in one round trip."""
 
         def operation() -> list[Any]:
@@ -474,7 +475,12 @@ class RedisBroker(RedisInspection, base.Broker):
         queues = list(queues)
         if not queues:
             return []
-        return self._pipelined(lambda pipe: [queue_script(pipe, q) for q in queues])
+
+        def fill(pipe: Any) -> None:
+            for q in queues:
+                queue_script(pipe, q)
+
+        return self._pipelined(fill)
 
     def forward(self, queues: Sequence[str], *, now: float) -> int:
         def queue_script(pipe: Any, q: str) -> None:
@@ -560,7 +566,8 @@ class RedisBroker(RedisInspection, base.Broker):
     # --- inspecting ------------------------------------------------------------------------
 
     def queues(self) -> list[str]:
-        return sorted(q.decode() for q in self._run(lambda: self._client.smembers(keys.ALL_QUEUES)))
+        members: set[bytes] = self._run(lambda: self._client.smembers(keys.ALL_QUEUES))  # type: ignore[arg-type, return-value]
+        return sorted(q.decode() for q in members)
 
     # --- lifecycle -------------------------------------------------------------------------
 

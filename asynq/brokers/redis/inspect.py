@@ -115,7 +115,7 @@ class RedisInspection:
     """The inspection half of the broker protocol over Redis."""
 
     if TYPE_CHECKING:
-        _client: redis.Redis
+        _client: redis.Redis | redis.cluster.RedisCluster
         address: str
         _archive_max_age: float
         _archive_max_size: int

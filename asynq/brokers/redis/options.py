@@ -231,7 +231,7 @@ def _discovery_errors_as_connection_errors(client: RedisCluster) -> None:
     """
     nodes_manager = getattr(client, "nodes_manager", None)
     initialize = getattr(nodes_manager, "initialize", None)
-    if initialize is None:
+    if nodes_manager is None or initialize is None:
         return
 
     def initialize_or_connection_error(*args: Any, **kwargs: Any) -> Any:
