@@ -17,13 +17,16 @@ from redis.cluster import ClusterPipeline
 _SCRIPT_DIR = resources.files("asynq.brokers.redis") / "scripts"
 
 # Lua has no include: shared functions live in _*.lua preludes prepended to the scripts that
-# use them. _lease.lua fences taking a task out of "active"; _archive_trim.lua trims the archive.
+# use them. _lease.lua fences taking a task out of "active"; _archive_trim.lua trims the archive;
+# _bulk.lua walks one task or a batch for the inspector's run/archive/delete.
 _PRELUDES = {
     "succeed": ["_lease"],
     "requeue": ["_lease"],
     "retry": ["_lease"],
     "archive": ["_lease", "_archive_trim"],
-    "archive_tasks": ["_archive_trim"],
+    "run_tasks": ["_bulk"],
+    "archive_tasks": ["_bulk", "_archive_trim"],
+    "delete_tasks": ["_bulk"],
 }
 
 

@@ -9,32 +9,12 @@
 -- Returns, one-task form: 1 archived, 0 no such task, or the task's state if it cannot be
 -- archived; batch form: how many archived. Task keys built here come from the prefix.
 local sources = {pending = KEYS[1], scheduled = KEYS[2], retry = KEYS[3]}
-local function archive(id, key, state)
-  if state == "pending" then
-    redis.call("LREM", KEYS[1], -1, id)
-  else
-    redis.call("ZREM", sources[state], id)
-  end
+local moved = for_tasks(sources, function(id, key, state)
+  unindex(sources, id, state)
   redis.call("ZADD", KEYS[4], ARGV[4], id)
   redis.call("HSET", key, "state", "archived")
   redis.call("HDEL", key, "pending_since")
-end
-local moved
-if #KEYS == 6 then
-  local state = redis.call("HGET", KEYS[6], "state")
-  if not state then return 0 end
-  if not sources[state] then return state end
-  archive(ARGV[1], KEYS[6], state)
-  moved = 1
-else
-  local n, ids = tonumber(ARGV[3])
-  if ARGV[1] == "pending" then
-    ids = redis.call("LRANGE", KEYS[1], -n, -1)
-  else
-    ids = redis.call("ZRANGE", sources[ARGV[1]], 0, n - 1)
-  end
-  for _, id in ipairs(ids) do archive(id, ARGV[2] .. id, ARGV[1]) end
-  moved = #ids
-end
+end)
+if type(moved) ~= "number" then return moved end
 trim_archive(KEYS[4], ARGV[2], ARGV[5], ARGV[6])
 return moved

@@ -10,30 +10,11 @@
 -- used only if it starts with the queue key prefix: both carry the queue's hash tag.
 local sources = {pending = KEYS[1], scheduled = KEYS[2], retry = KEYS[3], archived = KEYS[4],
                  completed = KEYS[5]}
-local function delete(id, key, state)
-  if state == "pending" then
-    redis.call("LREM", KEYS[1], -1, id)
-  else
-    redis.call("ZREM", sources[state], id)
-  end
+return for_tasks(sources, function(id, key, state)
+  unindex(sources, id, state)
   local lock = redis.call("HGET", key, "unique_key")
   if lock and string.sub(lock, 1, #ARGV[4]) == ARGV[4] and redis.call("GET", lock) == id then
     redis.call("DEL", lock)
   end
   redis.call("DEL", key)
-end
-if #KEYS == 6 then
-  local state = redis.call("HGET", KEYS[6], "state")
-  if not state then return 0 end
-  if not sources[state] then return state end
-  delete(ARGV[1], KEYS[6], state)
-  return 1
-end
-local n, ids = tonumber(ARGV[3])
-if ARGV[1] == "pending" then
-  ids = redis.call("LRANGE", KEYS[1], -n, -1)
-else
-  ids = redis.call("ZRANGE", sources[ARGV[1]], 0, n - 1)
-end
-for _, id in ipairs(ids) do delete(id, ARGV[2] .. id, ARGV[1]) end
-return #ids
+end)

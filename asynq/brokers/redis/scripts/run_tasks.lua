@@ -8,22 +8,10 @@
 -- Returns, one-task form: 1 moved, 0 no such task, or the task's state if it cannot run;
 -- batch form: how many moved. Batch task keys come from the prefix (the queue's hash tag).
 local sources = {scheduled = KEYS[2], retry = KEYS[3], archived = KEYS[4]}
-local function run(id, key, state)
-  redis.call("ZREM", sources[state], id)
+local moved = for_tasks(sources, function(id, key, state)
+  unindex(sources, id, state)
   redis.call("LPUSH", KEYS[1], id)
   redis.call("HSET", key, "state", "pending", "pending_since", ARGV[4])
-end
-local moved
-if #KEYS == 6 then
-  local state = redis.call("HGET", KEYS[6], "state")
-  if not state then return 0 end
-  if not sources[state] then return state end
-  run(ARGV[1], KEYS[6], state)
-  moved = 1
-else
-  local ids = redis.call("ZRANGE", sources[ARGV[1]], 0, tonumber(ARGV[3]) - 1)
-  for _, id in ipairs(ids) do run(id, ARGV[2] .. id, ARGV[1]) end
-  moved = #ids
-end
-if moved > 0 then redis.call("PUBLISH", ARGV[5], ARGV[6]) end
+end)
+if type(moved) == "number" and moved > 0 then redis.call("PUBLISH", ARGV[5], ARGV[6]) end
 return moved
