@@ -1,4 +1,5 @@
-"""The benchmark harness keeps working: ``benchmarks/run.py --quick`` (asynq only, small N).
+"""The benchmark harnesses keep working: ``benchmarks/run.py --quick`` (asynq only, small N)
+and ``benchmarks/deep_queue.py --quick``.
 
 No timing is asserted here; the numbers come from the benchmark's own command.
 """
@@ -27,3 +28,14 @@ def test_quick_benchmark_runs_and_prints_a_table_with_an_asynq_row(tmp_path: Pat
     assert all(c and c != "—" for c in cells[2:7]), rows[0]  # enqueue, enqueue_many, processed, p50, p99
     assert output.with_suffix(".md").read_text().count("| **asynq** |") == 1
     assert output.with_suffix(".json").exists()
+
+
+def test_quick_deep_queue_benchmark_runs_and_reports_memory_per_task(tmp_path: Path) -> None:
+    output = tmp_path / "deep"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "deep_queue.py"), "--quick", "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}"
+    assert "bytes per pending task" in result.stdout, result.stdout
+    assert output.with_suffix(".md").exists() and output.with_suffix(".json").exists()
