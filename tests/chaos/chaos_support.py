@@ -18,11 +18,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import redis
@@ -32,7 +31,6 @@ from asynq.brokers.redis import keys
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTED_LINE = "asynq worker started"
 
-T = TypeVar("T")
 
 # The worker program. CHAOS_URL: the broker; CHAOS_LEDGER: the ledger directory; CHAOS_CONFIG:
 # asynq.Config fields as JSON. Tasks of type "chaos" carry {"seconds": float}: the handler
@@ -63,18 +61,6 @@ def work(task):
 config = asynq.Config(retry_delay_func=lambda n, error, task: 0.0, **json.loads(env["CHAOS_CONFIG"]))
 asynq.Background(env["CHAOS_URL"], config).run(work)
 '''
-
-
-def wait_until(condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05) -> T:
-    """Return ``condition()`` once it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}", pytrace=False)
-        time.sleep(interval)  # a poll interval; the deadline bounds the wait
 
 
 class WorkerProcess:

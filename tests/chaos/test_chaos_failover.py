@@ -11,7 +11,8 @@ import threading
 import time
 
 import redis
-from chaos_support import EMPTY_QUEUE, Ledger, WorkerFleet, queue_sizes, wait_until
+from chaos_support import EMPTY_QUEUE, Ledger, WorkerFleet, queue_sizes
+from testkit import wait_until
 
 import asynq
 from brokers import SentinelSet

@@ -12,7 +12,8 @@ import threading
 import time
 
 import redis
-from chaos_support import EMPTY_QUEUE, Ledger, WorkerFleet, describe_times, queue_sizes, recovery_times, wait_until
+from chaos_support import EMPTY_QUEUE, Ledger, WorkerFleet, describe_times, queue_sizes, recovery_times
+from testkit import wait_until
 
 import asynq
 from brokers import RedisServer

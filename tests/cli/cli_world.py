@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import pytest
 
 from asynq import Background, Client, Config, Inspector, Task, TaskState
+from testkit import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 15.0
@@ -91,12 +91,7 @@ class Cli:
 
 
 def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + TIMEOUT
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}", pytrace=False)
-        time.sleep(0.02)
-    return result
+    return wait_until(condition, timeout=TIMEOUT, what=what, interval=0.02)
 
 
 @attrs.define

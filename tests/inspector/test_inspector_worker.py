@@ -9,22 +9,20 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from inspector_world import Q, S, sizes, sizes_of
 
 from asynq import Background, Client, Config, Inspector, QueueNotEmptyError, Task, TaskStateError
 from asynq.brokers.base import Broker
+from testkit import wait_until
 
 TIMEOUT = 15.0
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    return wait_until(condition, timeout=TIMEOUT, what=what, interval=0.02)
 
 
 def test_inspect_and_steer_a_live_worker(broker: Broker) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -26,24 +26,15 @@ from asynq import (
 from asynq.brokers.redis import codec, keys
 from brokers import SentinelSet
 from brokers._ports import free_port
+from testkit import wait_until
 
-T = TypeVar("T")
 
 SECRET = "s3cr3t-pw"
 HANG_GUARD = 10.0
 """Seconds after which a call that should fail within its 1 s connect timeout counts as hung."""
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float, what: str) -> T:
-    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.05)
+wait_for = wait_until
 
 
 def connect(addr: str) -> redis.Redis:

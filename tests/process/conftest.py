@@ -11,21 +11,20 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+
 
 import pytest
 import redis
 
 import asynq
 from asynq.brokers.redis import keys
+from testkit import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTED_LINE = "asynq worker started"
 
-T = TypeVar("T")
 
 # A worker program for these tests. Config comes from ASYNQ_TEST_* variables; the handler
 # reports to Redis (through its own connection) so a test can follow it from outside:
@@ -67,18 +66,6 @@ config = asynq.Config(retry_delay_func=lambda n, exc, task: retry_delay, **optio
 asynq.Background(env["ASYNQ_TEST_URL"], config).run(mux)
 print("worker exited cleanly", flush=True)
 '''
-
-
-def wait_until(condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.02) -> T:
-    """Return ``condition()`` once it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}", pytrace=False)
-        time.sleep(interval)
 
 
 class Process:
