@@ -862,6 +862,44 @@ SUCCEED_CASES = [
     pytest.param(queues(Q), lease(T1), False, UNCHANGED, id="task-gone"),
 ]
 
+# Settle-and-refill: (before, leases settled, queues, count, settled?, leased, after).
+SUCCEED_AND_DEQUEUE_CASES = [
+    pytest.param(
+        merge(queues(Q), active(T1), pending(T2, T3)), [lease(T1)], [Q], 2, [True], [T2, T3],
+        merge(queues(Q), active(T2, T3, token=ANY), counters(processed=1)), id="settle-then-refill",
+    ),
+    pytest.param(
+        merge(queues(Q), active(T1, R1), pending(T2)), [lease(R1), lease(T1)], [Q], 2, [True, True], [T2],
+        merge(
+            queues(Q),
+            active(T2, token=ANY),
+            completed((attrs.evolve(R1, completed_at=int(NOW)), NOW + R1.retention)),
+            counters(processed=2),
+        ),
+        id="batch-with-retention",
+    ),
+    pytest.param(
+        merge(_TAKEN_OVER, pending(T2)), [lease(T1)], [Q], 1, [False], [T2],
+        merge(queues(Q), active(T1, T2, token={"t1": OTHER_TOKEN, "t2": ANY})),
+        id="lease-lost-still-refills",
+    ),
+    pytest.param(
+        merge(queues(Q, CRITICAL), active(C1), active(T1), pending(T2)), [lease(C1), lease(T1)], [Q], 2,
+        [True, True], [T2],
+        merge(queues(Q, CRITICAL), active(T2, token=ANY), counters(processed=1), counters(CRITICAL, processed=1)),
+        id="leases-of-other-queues",
+    ),
+    pytest.param(
+        merge(queues(Q, CRITICAL), active(T1), pending(C1)), [lease(T1)], [Q, CRITICAL], 2, [True], [C1],
+        merge(queues(Q, CRITICAL), active(C1, token=ANY), counters(processed=1)),
+        id="next-queue-when-short",
+    ),
+    pytest.param(
+        merge(queues(Q), active(T1), pending(T2), paused(Q)), [lease(T1)], [Q], 1, [True], [],
+        merge(queues(Q), pending(T2), paused(Q), counters(processed=1)), id="paused-settles-only",
+    ),
+]
+
 REQUEUE_CASES = [
     pytest.param(
         merge(queues(Q), active(T1), pending(T2, T3)), lease(T1), True,
@@ -1136,6 +1174,17 @@ class RedisBrokerConformance(BrokerConformance):
         self, broker: Broker, redis: Any, before: State, held: Lease, want: bool, after: State,
     ) -> None:
         self.check(redis, before, lambda: broker.succeed(held, now=NOW), want, after)
+
+    @pytest.mark.parametrize("before, held, names, count, settled, leased, after", SUCCEED_AND_DEQUEUE_CASES)
+    def test_succeed_and_dequeue(
+        self, broker: Broker, redis: Any, before: State, held: list[Lease], names: list[str], count: int,
+        settled: list[bool], leased: list[TaskMessage], after: State,
+    ) -> None:
+        def act() -> tuple[list[bool], list[TaskMessage]]:
+            done, got = broker.succeed_and_dequeue(held, names, count, now=NOW, lease_until=LEASE_UNTIL)
+            return done, [g.message for g in got]
+
+        self.check(redis, before, act, (settled, leased), after)
 
     @pytest.mark.parametrize("before, held, want, after", REQUEUE_CASES)
     def test_requeue(

@@ -323,10 +323,11 @@ class RedisBroker(RedisInspection, base.Broker):
     def succeed_and_dequeue(
         self, leases: Sequence[Lease], queues: Sequence[str], count: int, *, now: float, lease_until: float
     ) -> tuple[list[bool], list[Lease]]:
-        """``succeed_many`` and ``dequeue`` in one round trip: a pipeline of the succeed
-        script(s) followed by the dequeue script for the first queue in ``queues``. Only if
-        that queue gives fewer than ``count`` tasks are the next queues asked, in order, as
-        ``dequeue`` does."""
+        """``succeed_many`` and ``dequeue`` in one round trip. When every lease belongs to the
+        first queue in ``queues`` (a worker on one queue, the common case) that is one script
+        call; otherwise a pipeline of the succeed script(s) and the dequeue script for the
+        first queue. Only if that queue gives fewer than ``count`` tasks are the next queues
+        asked, in order, as ``dequeue`` does."""
         if not leases or count <= 0 or not queues or getattr(self.succeed_many, "__func__", None) is not (
             RedisBroker.succeed_many
         ):
@@ -335,14 +336,21 @@ class RedisBroker(RedisInspection, base.Broker):
         by_queue, calls = self._succeed_calls(leases, now)
         token = uuid.uuid4().hex
         first = queues[0]
-        fetch = self._dequeue_call(first, count, token, lease_until)
+        fetch_keys, fetch_args = self._dequeue_call(first, count, token, lease_until)
+        if list(by_queue) == [first]:
+            # dequeue's keys end with the active list and lease zset that succeed's begin with.
+            (succeed_keys, succeed_args), = calls
+            done_replies, fetched = self._script(
+                "succeed_and_dequeue", fetch_keys[:2] + succeed_keys, fetch_args + succeed_args
+            )
+            replies = [done_replies, fetched]
+        else:
+            def fill(pipe: Any) -> None:
+                for k, a in calls:
+                    scripts.call(pipe, "succeed", k, a)
+                scripts.call(pipe, "dequeue", fetch_keys, fetch_args)
 
-        def fill(pipe: Any) -> None:
-            for k, a in calls:
-                scripts.call(pipe, "succeed", k, a)
-            scripts.call(pipe, "dequeue", *fetch)
-
-        replies = self._pipelined(fill)
+            replies = self._pipelined(fill)
         done = self._succeeded(leases, by_queue, replies[:-1])
         got = self._leases_from(first, replies[-1], token, lease_until, now)
         if len(got) < count and len(queues) > 1:

@@ -17,10 +17,13 @@ from redis.cluster import ClusterPipeline
 _SCRIPT_DIR = resources.files("asynq.brokers.redis") / "scripts"
 
 # Lua has no include: shared functions live in _*.lua preludes prepended to the scripts that
-# use them. _lease.lua fences taking a task out of "active"; _archive_trim.lua trims the archive;
-# _bulk.lua walks one task or a batch for the inspector's run/archive/delete.
+# use them. _lease.lua fences taking a task out of "active"; _succeed.lua finishes tasks;
+# _dequeue.lua leases pending ones; _archive_trim.lua trims the archive; _bulk.lua walks one
+# task or a batch for the inspector's run/archive/delete.
 _PRELUDES = {
-    "succeed": ["_lease"],
+    "dequeue": ["_dequeue"],
+    "succeed": ["_lease", "_succeed"],
+    "succeed_and_dequeue": ["_lease", "_succeed", "_dequeue"],
     "requeue": ["_lease"],
     "retry": ["_lease"],
     "archive": ["_lease", "_archive_trim"],
