@@ -16,6 +16,7 @@ from redis import exceptions as rex
 from asynq.brokers import base
 from asynq.brokers.base import EnqueueRequest, Lease, TaskMessage, TaskState
 from asynq.brokers.redis import codec, keys, scripts
+from asynq.brokers.redis.direct import DirectCommands
 from asynq.brokers.redis.inspect import RedisInspection
 from asynq.errors import BrokerConnectionError, DuplicateTaskError, ReplicationError, TaskIDConflictError
 
@@ -88,6 +89,8 @@ class RedisBroker(RedisInspection, base.Broker):
         # queue in asynq:queues; on Redis Cluster that key lives in another slot, so a SADD goes
         # alongside the script calls in the same pipeline.
         self._one_node = isinstance(client, redis.Redis)
+        # Single script calls on one server skip redis-py's per-call work (see direct.py).
+        self._direct = DirectCommands(client.connection_pool) if self._one_node else None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.address}>"
@@ -119,7 +122,7 @@ class RedisBroker(RedisInspection, base.Broker):
                 delay = min(delay * 2, 1.0)
 
     def _script(self, name: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
-        return self._run(lambda: scripts.call(self._client, name, keys_, args))
+        return self._run(lambda: scripts.call(self._direct or self._client, name, keys_, args))
 
     def _pipelined(self, fill: Callable[[Any], object]) -> list[Any]:
         """Send the commands ``fill`` queues on a pipeline in one round trip."""
@@ -583,6 +586,8 @@ class RedisBroker(RedisInspection, base.Broker):
         self._run(self._client.ping)
 
     def close(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
         self._client.close()
 
 

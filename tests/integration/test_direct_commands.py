@@ -1,0 +1,100 @@
+"""The broker's direct command path (asynq/brokers/redis/direct.py) on a real Redis, plain
+and Sentinel-managed: it reaches the primary, a connection that may hold a stray reply is
+never reused, an error reply keeps it in step, a forked child gets connections of its own,
+and close() lets go of them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+from redis import exceptions as rex
+from redis.sentinel import Sentinel
+
+from asynq import Client, Task, TaskState
+from asynq.brokers.redis.direct import DirectCommands
+
+
+@pytest.fixture(params=["standalone", "sentinel"])
+def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    if request.param == "standalone":
+        r = redis.Redis.from_url(request.getfixturevalue("redis_url"), socket_timeout=0.5)
+    else:
+        request.getfixturevalue("sentinel_url")  # a clean database on the primary
+        sentinels = request.getfixturevalue("sentinel_set")
+        addrs = [(host, int(port)) for host, port in (a.rsplit(":", 1) for a in sentinels.sentinel_addrs)]
+        r = Sentinel(addrs, socket_timeout=0.5).master_for(
+            sentinels.master_name, socket_timeout=0.5
+        )
+    yield r
+    r.close()
+
+
+def test_commands_reach_the_clients_server(client: redis.Redis) -> None:
+    client.set("direct:probe", "here")
+    direct = DirectCommands(client.connection_pool)
+    assert direct.execute_command("GET", "direct:probe") == b"here"
+    direct.close()
+
+
+def client_names(r: redis.Redis) -> list[str]:
+    return [c["name"] for c in r.client_list() if c["name"].startswith("direct-")]
+
+
+def test_error_reply_leaves_the_connection_in_step(client: redis.Redis) -> None:
+    direct = DirectCommands(client.connection_pool)
+    me = direct.execute_command("CLIENT", "ID")
+    with pytest.raises(rex.ResponseError, match="boom"):
+        direct.execute_command("EVAL", "return redis.error_reply('boom')", 0)
+    assert direct.execute_command("ECHO", "next") == b"next"
+    assert direct.execute_command("CLIENT", "ID") == me  # the same connection, still usable
+    direct.close()
+
+
+def test_a_timed_out_call_never_hands_its_late_reply_to_the_next(client: redis.Redis) -> None:
+    direct = DirectCommands(client.connection_pool)
+    client.delete("direct:list")
+    first = direct.execute_command("CLIENT", "ID")
+    with pytest.raises(rex.TimeoutError):
+        direct.execute_command("BLPOP", "direct:list", 1)  # the reply (nil) comes after 1 s
+    # A reused connection would read BLPOP's late reply here instead of ECHO's.
+    assert direct.execute_command("ECHO", "after") == b"after"
+    assert direct.execute_command("CLIENT", "ID") != first
+    direct.close()
+
+
+def test_connections_are_made_like_the_pools_own_and_closed(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url, client_name="direct-probe")
+    assert client_names(r) == ["direct-probe"]  # the pool's own connection, running CLIENT LIST
+    direct = DirectCommands(r.connection_pool)
+    direct.execute_command("PING")
+    assert client_names(r) == ["direct-probe", "direct-probe"]  # ours got the pool's settings
+    direct.close()
+    assert client_names(r) == ["direct-probe"]
+    r.close()
+
+
+def test_forked_child_uses_connections_of_its_own(redis_url: str) -> None:
+    with Client(redis_url) as producer:
+        direct = producer.broker._direct  # type: ignore[attr-defined]
+        parent_id = direct.execute_command("CLIENT", "ID")  # now the parent's idle connection
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: enqueue, report the connection it used, exit without cleanup
+            try:
+                assert producer.enqueue(Task("from:child")).state is TaskState.PENDING
+                os.write(write, str(direct.execute_command("CLIENT", "ID")).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        child_id = os.read(read, 64)
+        os.close(read)
+        assert child_id and int(child_id) != parent_id
+        assert producer.enqueue(Task("from:parent")).state is TaskState.PENDING
+        assert direct.execute_command("CLIENT", "ID") == parent_id
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.llen("asynq:{default}:pending") == 2
