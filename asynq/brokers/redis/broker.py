@@ -90,7 +90,7 @@ class RedisBroker(RedisInspection, base.Broker):
         # alongside the script calls in the same pipeline.
         self._one_node = isinstance(client, redis.Redis)
         # Single script calls on one server skip redis-py's per-call work (see direct.py).
-        self._direct = DirectCommands(client.connection_pool) if self._one_node else None
+        self._direct = DirectCommands(client.connection_pool) if isinstance(client, redis.Redis) else None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.address}>"
