@@ -227,9 +227,12 @@ class ClusterSet(Topology):
         )
 
     def flushall(self) -> None:
-        """Empty the database of every current primary (their replicas follow)."""
-        for node in self.primaries():
-            self._on(node, lambda conn: conn.flushall())
+        """Empty the database of every node that is a primary by its own account (ROLE); their
+        replicas follow. Not by one node's CLUSTER NODES: right after a failed-over primary
+        restarts, the view it gives is stale and can leave the promoted node out."""
+        for node in self._nodes:
+            if node.is_running:
+                self._on(node, _flush_if_primary)
 
     # -- failover ------------------------------------------------------------------------
 
@@ -443,3 +446,8 @@ def _serves(slots: str, slot: int) -> bool:
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _flush_if_primary(conn: redis.Redis) -> None:
+    if _text(conn.execute_command("ROLE")[0]) == "master":
+        conn.flushall()
