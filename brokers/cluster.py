@@ -226,13 +226,22 @@ class ClusterSet(Topology):
             what=f"{self!r}: cluster_state:ok, all slots served and replicas in sync on every node",
         )
 
-    def flushall(self) -> None:
-        """Empty the database of every node that is a primary by its own account (ROLE); their
-        replicas follow. Not by one node's CLUSTER NODES: right after a failed-over primary
-        restarts, the view it gives is stale and can leave the promoted node out."""
-        for node in self._nodes:
-            if node.is_running:
-                self._on(node, _flush_if_primary)
+    def flushall(self, timeout: float = READY_TIMEOUT) -> None:
+        """Empty the database of every node that is a primary by its own account (ROLE), and
+        wait until every running node, replicas included, holds no key.
+
+        Not by one node's CLUSTER NODES: right after a failed-over primary restarts, the view
+        it gives can be stale. And not done at the flush: a replica still loading its full
+        sync answers SCAN with the keys it had, and a cluster client may scan it.
+        """
+        running = [node for node in self._nodes if node.is_running]
+        for node in running:
+            self._on(node, _flush_if_primary)
+        wait_until(
+            lambda: all(self._on(node, lambda conn: conn.dbsize()) == 0 for node in running),
+            timeout=timeout,
+            what=f"{self!r}: every node empty after FLUSHALL",
+        )
 
     # -- failover ------------------------------------------------------------------------
 
