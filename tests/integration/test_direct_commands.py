@@ -7,6 +7,7 @@ and close() lets go of them all.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from redis.sentinel import Sentinel
 
 from asynq import Client, Task, TaskState
 from asynq.brokers.redis.direct import DirectCommands
+from brokers import RedisServer
 
 
 @pytest.fixture(params=["standalone", "sentinel"])
@@ -98,3 +100,27 @@ def test_forked_child_uses_connections_of_its_own(redis_url: str) -> None:
         assert direct.execute_command("CLIENT", "ID") == parent_id
     with redis.Redis.from_url(redis_url) as r:
         assert r.llen("asynq:{default}:pending") == 2
+
+
+def test_after_a_server_restart_one_call_fails_and_the_next_connects_afresh(fresh_redis_server: RedisServer) -> None:
+    r = redis.Redis.from_url(fresh_redis_server.url)
+    direct = DirectCommands(r.connection_pool)
+    start = threading.Barrier(4)
+
+    def hold_a_connection() -> None:
+        start.wait()
+        direct.execute_command("BLPOP", "direct:nothing", 0.3)  # four at once: four connections
+
+    threads = [threading.Thread(target=hold_a_connection) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(direct._idle) == 4
+    fresh_redis_server.restart()  # every idle connection is now dead
+    with pytest.raises(rex.ConnectionError):
+        direct.execute_command("PING")
+    # Had the other three dead connections been kept, this would meet one of them and fail too.
+    assert direct.execute_command("PING") == b"PONG"
+    direct.close()
+    r.close()

@@ -12,6 +12,7 @@ their public ``send_packed_command`` / ``read_response``.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import redis
@@ -24,6 +25,7 @@ class DirectCommands:
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self._pool = pool
         self._idle: list[Any] = []
+        self._lock = threading.Lock()  # so close() never disconnects one a caller just took
         self._pid = os.getpid()
 
     def execute_command(self, *args: Any) -> Any:
@@ -32,11 +34,12 @@ class DirectCommands:
         Named as redis-py's, so a script call can go to either.
         """
         if self._pid != os.getpid():
-            # A forked child must not share its parent's sockets; the parent keeps them open.
-            self._idle, self._pid = [], os.getpid()
-        try:
-            conn = self._idle.pop()  # list.pop and append are atomic: no lock needed
-        except IndexError:
+            # A forked child must not share its parent's sockets (the parent keeps them open),
+            # nor a lock another parent thread may have held at the fork.
+            self._idle, self._lock, self._pid = [], threading.Lock(), os.getpid()
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
             # Made like the pool's own, but outside its count: these are never checked in.
             conn = self._pool.connection_class(**self._pool.connection_kwargs)
             # Connected now, as the pool does: a Sentinel-managed connection finds the primary
@@ -46,18 +49,32 @@ class DirectCommands:
             conn.send_packed_command(conn.pack_command(*args), check_health=False)
             reply = conn.read_response()
         except rex.ResponseError:
-            self._idle.append(conn)  # an error reply leaves the connection in step
+            self._keep(conn)  # an error reply leaves the connection in step
+            raise
+        except rex.ConnectionError:
+            # The server restarted, failed over or the network broke: the idle connections are
+            # as dead as this one. Dropping them all lets the caller's retry connect afresh,
+            # rather than meet one dead connection per retry.
+            conn.disconnect()
+            self.close()
             raise
         except BaseException:
-            # Broken, timed out or interrupted between request and reply: the connection may
-            # still receive a reply meant for this call, so it is never used again. (redis-py
-            # drops a plain connection on a timeout itself, a Sentinel-managed one it keeps.)
+            # Timed out or interrupted between request and reply: the connection may still
+            # receive a reply meant for this call, so it is never used again. (redis-py drops
+            # a plain connection on a timeout itself, a Sentinel-managed one it keeps.)
             conn.disconnect()
             raise
-        self._idle.append(conn)
+        self._keep(conn)
         return reply
 
+    def _keep(self, conn: Any) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
     def close(self) -> None:
-        idle, self._idle = self._idle, []
+        """Disconnect the idle connections (one in use is dropped when its call ends badly,
+        or kept for the next call)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
         for conn in idle:
             conn.disconnect()
