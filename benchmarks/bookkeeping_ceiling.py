@@ -13,7 +13,6 @@ another (docs/performance.md).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import threading
@@ -28,10 +27,9 @@ from brokers import RedisServer  # noqa: E402
 
 def bookkeeping_rate(url: str, n: int, threads: int) -> float:
     """Tasks per second of ``threads`` threads doing only the bookkeeping of ``n`` tasks."""
-    os.environ["BENCH_REDIS_URL"], os.environ["BENCH_N"] = url, str(n)
     from benchmarks.systems import _harness
 
-    _harness.URL, _harness.TARGET, _harness._client = url, n, None
+    _harness.URL, _harness.TARGET = url, n  # what the adapters read from BENCH_REDIS_URL, BENCH_N
     _harness.client().flushall()
     numbers = iter(range(n))
     take = threading.Lock()

@@ -28,12 +28,16 @@ Q = "default"
 
 
 class Recorder:
-    """A handler that records the payloads it saw, in order."""
+    """A handler that records the payloads it saw, in order; a task with payload "held" waits
+    (up to 5 s) for ``gate`` first."""
 
     def __init__(self) -> None:
         self.seen: list[Any] = []
+        self.gate = threading.Event()
 
     def __call__(self, task: asynq.Task) -> None:
+        if task.payload.data == "held":
+            assert self.gate.wait(5)
         self.seen.append(task.payload.data)
 
 
@@ -210,21 +214,15 @@ def test_worker_rides_out_a_full_redis(
 ) -> None:
     caplog.set_level(logging.INFO, logger="asynq")
     client = asynq.Client(small_redis.url)
-    gate = threading.Event()
     recorder = Recorder()
-
-    def handler(task: asynq.Task) -> None:
-        if task.payload.data == "held":
-            assert gate.wait(5)
-        recorder(task)
 
     client.enqueue(asynq.Task("t", "held"))
     client.enqueue(asynq.Task("t", "queued"))  # waits in pending through the OOM
-    bg = start_background(small_redis.url, handler, concurrency=1)
+    bg = start_background(small_redis.url, recorder, concurrency=1)
     conn = small_redis.client()
     eventually(lambda: conn.llen(keys.active(Q)) == 1, what="the held task to start")
     _fill(conn)
-    gate.set()  # the held task finishes while Redis is full
+    recorder.gate.set()  # the held task finishes while Redis is full
     # Its success and the next lease are one script, which Redis lets go on because it begins
     # by deleting (a script that has written is never cut off half-way): settling frees more
     # memory than a lease takes, so the queue drains while Redis is full.
@@ -265,16 +263,10 @@ def test_worker_reloads_scripts_after_script_flush(
     redis_url: str, raw: redis.Redis, start_background: Any, eventually: Any
 ) -> None:
     client = asynq.Client(redis_url)
-    gate = threading.Event()
     recorder = Recorder()
 
-    def handler(task: asynq.Task) -> None:
-        if task.payload.data == "held":
-            assert gate.wait(5)
-        recorder(task)
-
     client.enqueue(asynq.Task("t", 1))
-    start_background(redis_url, handler, concurrency=1)
+    start_background(redis_url, recorder, concurrency=1)
     eventually(lambda: recorder.seen == [1])
     # Flushed while the worker idles: its next fetch meets NOSCRIPT and reloads, with no
     # client involved.
@@ -284,7 +276,7 @@ def test_worker_reloads_scripts_after_script_flush(
     client.enqueue(asynq.Task("t", "held"))
     eventually(lambda: raw.llen(keys.active(Q)) == 1, what="the held task to start")
     raw.script_flush()
-    gate.set()
+    recorder.gate.set()
     eventually(lambda: recorder.seen == [1, "held"])
     eventually(lambda: int(raw.get(keys.processed_total(Q)) or 0) == 2, what="the outcome recorded")
     raw.script_flush()

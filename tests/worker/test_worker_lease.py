@@ -69,6 +69,13 @@ def _steal(env: Env, broker: Broker, task_id: str) -> None:
     wait_until(stolen, what="the recoverer's guarded retry to win against the heartbeat")
 
 
+def _wait_for_cancellation(task: asynq.Task, timeout: float = 5.0) -> None:
+    """Run as a busy handler would, until the task is cancelled or ``timeout`` passes."""
+    end = time.monotonic() + timeout
+    while not task.cancelled and time.monotonic() < end:
+        time.sleep(0.01)
+
+
 def test_lost_lease_cancels_the_handler_and_fences_its_outcome(env: Env, other_broker: Broker) -> None:
     started = threading.Event()
     saw_cancel = threading.Event()
@@ -79,9 +86,7 @@ def test_lost_lease_cancels_the_handler_and_fences_its_outcome(env: Env, other_b
         if task.type == "next" or task.retry_count > 0:
             return  # a rerun after recovery (see below) frees the one slot at once
         started.set()
-        end = time.monotonic() + 5
-        while not task.cancelled and time.monotonic() < end:
-            time.sleep(0.01)
+        _wait_for_cancellation(task)
         seen["cancelled"] = task.cancelled
         saw_cancel.set()
         assert proceed.wait(5)
@@ -157,9 +162,7 @@ def test_deleted_lease_cancels_the_handler_and_nothing_is_written(env: Env) -> N
         if task.type == "next" or task.retry_count > 0:
             return  # a rerun after recovery (see below) frees the one slot at once
         started.set()
-        end = time.monotonic() + 5
-        while not task.cancelled and time.monotonic() < end:
-            time.sleep(0.01)
+        _wait_for_cancellation(task)
         cancelled.append(task.cancelled)
 
     info = env.client.enqueue(asynq.Task("victim"))
