@@ -11,8 +11,8 @@ from pathlib import Path
 from . import _reaper
 from ._ports import LOOPBACK
 from ._wait import wait_until
-from .errors import BrokerError
-from .server import PROBE_OPTIONS, RedisServer, find_redis_server
+from .errors import BrokerError, TopologyTimeout
+from .server import PROBE_OPTIONS, RedisServer, find_redis_server, log_tail
 from .topology import Topology
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ FAILOVER_TIMEOUT_MS = 3000
 # Sentinels find each other through hello messages sent every 2 s.
 READY_TIMEOUT = 20.0
 FAILOVER_WAIT = 20.0
+REJOIN_TIMEOUT = 30.0
 
 
 class SentinelProcess(RedisServer):
@@ -154,6 +155,15 @@ class SentinelSet(Topology):
             self._dir = None
         _reaper.untrack(self)
 
+    def logs(self, lines: int = 40) -> str:
+        """The last ``lines`` of every process's log, for a test to print when it fails."""
+        parts = []
+        for process in [self._primary, self._replica, *self._sentinels]:
+            if process is not None and process.log_path.exists():
+                text = process.log_path.read_text(errors="replace")
+                parts.append(f"--- {process!r} ---\n{log_tail(text, lines)}")
+        return "\n".join(parts)
+
     # -- failover ------------------------------------------------------------------------
 
     def current_primary_addr(self) -> str:
@@ -200,6 +210,28 @@ class SentinelSet(Topology):
             self._primary, self._replica = new, self._primary
         log.info("%r: failed over from %s to %s", self, old_addr, addr)
         return addr
+
+    def rejoin_replica(self, timeout: float = REJOIN_TIMEOUT) -> None:
+        """Restart the replica node (after a failover: the old primary) as a replica of the
+        primary, and return once it is in sync.
+
+        Sentinel would turn a returning old primary into a replica by itself, but only after
+        it has been up for 8 s, and never while a Sentinel is in TILT mode (30 s after its
+        timer ran late, as it may on a loaded machine). Like an operator's restart script,
+        this points the node at the current primary at once.
+        """
+        self.replica.restart()
+        with self.replica.client(**PROBE_OPTIONS) as conn:
+            conn.replicaof(self.primary.host, self.primary.port)
+        try:
+            wait_until(
+                self._replica_in_sync,
+                timeout=timeout,
+                what=f"{self.replica!r} to sync with {self.primary!r}",
+            )
+        except TopologyTimeout as exc:
+            raise TopologyTimeout(f"{exc}; logs:\n{self.logs()}") from None
+        log.info("%r: %r rejoined as a replica", self, self.replica)
 
     # -- internals -------------------------------------------------------------------------
 

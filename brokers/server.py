@@ -256,11 +256,11 @@ class RedisServer(Topology):
             if "Address already in use" in output:
                 raise _PortTaken() from None
             raise StartupError(
-                f"{self!r} exited with code {exc} while starting; log tail:\n{_tail(output)}"
+                f"{self!r} exited with code {exc} while starting; log tail:\n{log_tail(output)}"
             ) from None
         except TopologyTimeout as exc:
             self.kill()
-            raise StartupError(f"{exc}; log tail:\n{_tail(self._launch_log())}") from None
+            raise StartupError(f"{exc}; log tail:\n{log_tail(self._launch_log())}") from None
 
     def _answers_ping(self) -> bool:
         assert self._proc is not None
@@ -293,5 +293,5 @@ class RedisServer(Topology):
         log.info("%r stopped", self)
 
 
-def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
+def log_tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(empty log)"

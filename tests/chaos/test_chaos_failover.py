@@ -113,15 +113,8 @@ def test_failover_under_load_loses_no_acknowledged_task(fresh_sentinel_set: Sent
         sentinels.wait_for_failover(old_primary, timeout=30)
         failed_over_at = time.time()
         # The producer cannot get a replica's confirmation until the old primary is back, as
-        # a replica of the new one. Sentinel reconfigures it only once it has been up for 8 s
-        # (four hello periods) and then it needs a full sync: about 10-12 s, but once in about
-        # eight runs on a loaded 2-core machine it took over 30 s, hence the longer deadline.
-        sentinels.replica.restart()
-        with sentinels.replica.client() as on_replica:
-            wait_until(
-                lambda: on_replica.info("replication").get("master_link_status") == "up",
-                timeout=60, what="the old primary to rejoin as a replica",
-            )
+        # a replica of the new one.
+        sentinels.rejoin_replica()
         rejoined_at = time.time()
         acked_then = len(producer.acked)
         wait_until(

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 from redis.sentinel import Sentinel
+from testkit import wait_until
 
 from brokers import RedisServer, SentinelSet, StartupError
 
@@ -165,3 +166,14 @@ def test_sentinel_failover_promotes_the_replica(fresh_sentinel_set: SentinelSet)
     assert client.set("after-failover", "yes")
     with old_replica.client() as conn:
         assert conn.get("after-failover") == b"yes"
+
+    topology.rejoin_replica()  # the old primary comes back as a replica of the new one
+    with old_primary.client() as conn:
+        assert conn.info("replication")["master_port"] == old_replica.port
+        assert conn.get("after-failover") == b"yes"
+    assert client.set("after-rejoin", "yes")
+    assert client.wait(1, 5000) == 1
+    wait_until(
+        lambda: _addr_tuple(old_primary.addr) in sentinel.discover_slaves("mymaster"),
+        timeout=15, what="the Sentinels to list the old primary as a replica",
+    )
