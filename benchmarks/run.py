@@ -40,8 +40,8 @@ import redis  # noqa: E402  (the project's own dependency; no peer is imported h
 from brokers import RedisServer  # noqa: E402
 
 MARK = "@@bench "
-SEEN, DONE, FINISHED = "bench:seen", "bench:done", "bench:finished"
 CONCURRENCY = 8
+LEDGER_POLL = 0.005  # seconds between two looks at the ledger file for new completions
 
 
 @dataclass(frozen=True)
@@ -172,8 +172,8 @@ class Runner:
             self.pythons[system.venv] = str(ensure_venv(system.venv, self.log))
         return self.pythons[system.venv]
 
-    def env(self, n: int = 0) -> dict[str, str]:
-        env = dict(os.environ, BENCH_REDIS_URL=self.url, BENCH_N=str(n))
+    def env(self, ledger: Path | None = None) -> dict[str, str]:
+        env = dict(os.environ, BENCH_REDIS_URL=self.url, BENCH_LEDGER=str(ledger or ""))
         env.pop("PYTHONPATH", None)  # each venv sees only its own packages (and the repo root, via -m)
         if self.args.asynq_src:
             env["BENCH_ASYNQ_SRC"] = str(Path(self.args.asynq_src).resolve())
@@ -202,13 +202,15 @@ class Runner:
     def flush(self) -> None:
         self.redis.flushall()
 
-    def start_worker(self, system: System, tag: str, n: int) -> tuple[subprocess.Popen[Any], Path]:
+    def start_worker(
+        self, system: System, tag: str, ledger: Path | None = None
+    ) -> tuple[subprocess.Popen[Any], Path]:
         log_path = self.logs / f"{system.name}-{tag}.log"
         log_file = open(log_path, "wb")
         try:
             proc = _popen(
                 self.command(system, "worker", "--concurrency", str(CONCURRENCY), "--variant", system.variant),
-                cwd=ROOT, env=self.env(n), stdout=log_file, stderr=subprocess.STDOUT,
+                cwd=ROOT, env=self.env(ledger), stdout=log_file, stderr=subprocess.STDOUT,
             )
         finally:
             log_file.close()
@@ -226,31 +228,34 @@ class Runner:
 
     def processing(self, system: System, n: int) -> dict[str, Any]:
         """N tasks are pending; start one worker process and wait for the N-th completion."""
+        ledger = Ledger(self.logs / f"{system.name}-ledger.txt")
         before = self.redis.info("all")  # counted in the delta below: 1 command
         popen_time = time.time()
-        proc, log_path = self.start_worker(system, "worker", n)
+        proc, log_path = self.start_worker(system, "worker", ledger.path)
         sampler = ChildSampler(proc.pid)
         sampler.start()
         out: dict[str, Any] = {}
         try:
-            item = self.redis.blpop([FINISHED], timeout=self.args.timeout)  # 1 command
+            complete = ledger.wait_for(n, timeout=self.args.timeout, alive=lambda: proc.poll() is None)
             after = self.redis.info("all")  # not counted in itself
             out["rss_mb"] = vm_hwm_mb(proc.pid)
-            if item is None:
-                raise Failure(
-                    f"only {int(self.redis.get(DONE) or 0)} of {n} tasks completed within "
-                    f"{self.args.timeout:g} s (log: {log_path})"
-                )
-            end = float(item[1])
         finally:
             sampler.stop()
             _stop(proc)
+        if not complete:
+            state = "running" if proc.returncode is None else f"exited with {proc.returncode}"
+            raise Failure(
+                f"only {len(ledger.seen)} of {n} tasks completed within {self.args.timeout:g} s "
+                f"(worker {state}; log: {log_path})"
+            )
         events = read_events(log_path)
         start = next((e["t"] for e in events if e.get("op") == "worker_start"), None)
         if start is None:
             raise Failure(f"the worker never reported its start (log: {log_path})")
-        harness = 2 * n + 1 + 2  # per task HINCRBY + INCR; one RPUSH; our INFO and BLPOP
+        end = ledger.last_completion
+        harness = 1  # our INFO before the worker starts; the tasks' bookkeeping sends no command
         total = after["total_commands_processed"] - before["total_commands_processed"]
+        ledger.read()  # completions that landed while the worker was being stopped
         out.update(
             processing_seconds=end - start,
             processing_rate=n / (end - start),
@@ -260,16 +265,13 @@ class Runner:
             commands_per_task=(total - harness) / n,
             commandstats=commandstats_delta(before, after),
             children_pss_peak_mb=sampler.peak_mb,
+            lost=n - len(ledger.seen),
+            duplicated=sum(1 for c in ledger.seen.values() if c > 1),
         )
-        out.update(self.count_seen(n))
         return out
 
-    def count_seen(self, n: int) -> dict[str, int]:
-        counts = [int(v) for v in self.redis.hvals(SEEN)]
-        return {"lost": n - len(counts), "duplicated": sum(1 for c in counts if c > 1)}
-
     def latency(self, system: System) -> dict[str, Any]:
-        proc, log_path = self.start_worker(system, "latency-worker", 0)
+        proc, log_path = self.start_worker(system, "latency-worker")
         try:
             result = self.op(
                 system, "latency", "latency",
@@ -414,6 +416,49 @@ return #ARGV"""
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+class Ledger:
+    """The file the no-op tasks append ``"<id> <completion time>"`` lines to (_harness.record).
+
+    Read incrementally: ``seen`` counts completions per task id, ``last_completion`` is the
+    latest completion time read so far.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        self.seen: dict[int, int] = {}
+        self.last_completion = 0.0
+        self._offset = 0
+        self._partial = b""
+
+    def read(self) -> None:
+        """Take in the lines appended since the last read (a line being written waits)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(data)
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            task_id, finished = line.split()
+            key = int(task_id)
+            self.seen[key] = self.seen.get(key, 0) + 1
+            self.last_completion = max(self.last_completion, float(finished))
+
+    def wait_for(self, n: int, timeout: float, alive: Callable[[], bool]) -> bool:
+        """Whether N distinct tasks completed before ``timeout`` s passed or the worker died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.read()
+            if len(self.seen) >= n:
+                return True
+            if time.monotonic() > deadline or not alive():
+                return False
+            time.sleep(LEDGER_POLL)  # a poll interval: the completion times come from the tasks
+
 
 class ChildSampler(threading.Thread):
     """Peak summed PSS of a worker's descendants (RQ work horses, Celery prefork children),
@@ -632,8 +677,9 @@ Medians of {c['repeat']} interleaved round(s). In parentheses: the ratio to the 
 (↑ higher is better, ↓ lower is better). N = {c['tasks']:,} no-op tasks per enqueue and
 processing run, {c['concurrency']} at once in one worker process where the system allows it.
 `enqueue_many` in batches of 1000. Latency over {c['latency_samples']:,} tasks sent one at a
-time, each {c['latency_gap'] * 1000:g} ms after the previous one started. Redis commands per
-task exclude the benchmark's own bookkeeping and include those run inside Lua scripts. The
+time, each {c['latency_gap'] * 1000:g} ms after the previous one started. Each task's own
+bookkeeping is one line appended to a file (no Redis command). Redis commands per task
+include those run inside Lua scripts. The
 `{REFERENCE}` rows are the Redis floor: one client on one connection doing only a reliable
 queue's minimal Redis work (enqueue: store and push; processed: dequeue with a lease, then ack).
 How each number is taken: benchmarks/README.md.

@@ -22,10 +22,10 @@ tells this module how to drive that queue:
 The no-op task of every system calls :func:`record` (or :func:`record_async`) with its payload
 and the time it started. That is the only instrumentation, identical for every system:
 
-- throughput task (``sent`` is None): one pipeline ``HINCRBY bench:seen <i> 1`` + ``INCR
-  bench:done``; the task whose INCR returns ``BENCH_N`` then does ``RPUSH bench:finished <now>``
-  (2 commands per task + 1 per run, which the runner subtracts from the Redis command count);
-- latency sample: ``RPUSH bench:started "<i> <sent> <start>"``.
+- throughput task (``sent`` is None): one ``write`` of the line ``"<i> <now>"`` to the ledger
+  file ``BENCH_LEDGER``, opened for appending (one append is atomic, so threads, processes and
+  forked children share it). No Redis command and no round trip: the runner watches the file;
+- latency sample: ``RPUSH bench:started "<i> <sent> <start>"`` (the producer waits on it).
 
 Every result goes to stdout as one line ``@@bench {json}``; other output is the library's.
 """
@@ -45,13 +45,10 @@ from typing import Any, Callable
 import redis
 
 MARK = "@@bench "
-SEEN = "bench:seen"
-DONE = "bench:done"
-FINISHED = "bench:finished"
 STARTED = "bench:started"
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6399/0")
-TARGET = int(os.environ.get("BENCH_N", "0"))
+LEDGER = os.environ.get("BENCH_LEDGER", "")
 
 
 def emit(**obj: Any) -> None:
@@ -74,53 +71,54 @@ for _option in ({"protocol": 2}, {"lib_name": None, "lib_version": None}):
     _CLIENT_OPTIONS.update(_option)
 
 _client: redis.Redis | None = None
-_client_lock = threading.Lock()
+_ledger: int | None = None
+_lock = threading.Lock()
 
 
 def client() -> redis.Redis:
-    """This process's bookkeeping client (redis-py reconnects by itself after a fork)."""
+    """This process's Redis client for latency samples (redis-py reconnects after a fork)."""
     global _client
     if _client is None:
-        with _client_lock:
+        with _lock:
             if _client is None:
                 _client = redis.Redis.from_url(URL, **_CLIENT_OPTIONS)
     return _client
 
 
+def ledger() -> int:
+    """This process's descriptor of the ledger file (a forked child inherits it)."""
+    global _ledger
+    if _ledger is None:
+        if not LEDGER:
+            raise RuntimeError("BENCH_LEDGER is not set: the runner names the ledger file")
+        with _lock:
+            if _ledger is None:
+                _ledger = os.open(LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    return _ledger
+
+
 def record(i: int, sent: float | None, start: float) -> None:
     """Called first thing by every system's no-op task (threads, processes)."""
-    r = client()
     if sent is not None:
-        r.rpush(STARTED, f"{i} {sent!r} {start!r}")
+        client().rpush(STARTED, f"{i} {sent!r} {start!r}")
         return
-    pipe = r.pipeline(transaction=False)
-    pipe.hincrby(SEEN, str(i), 1)
-    pipe.incr(DONE)
-    _, done = pipe.execute()
-    if done == TARGET:
-        r.rpush(FINISHED, repr(time.time()))
+    os.write(ledger(), f"{i} {time.time()!r}\n".encode())
 
 
 _aclient: Any = None
 
 
 async def record_async(i: int, sent: float | None, start: float) -> None:
-    """The same commands through redis.asyncio, for asyncio systems (one event loop)."""
+    """The same through redis.asyncio, for asyncio systems (the ledger write does not block)."""
     global _aclient
+    if sent is None:
+        record(i, sent, start)
+        return
     import redis.asyncio as aioredis
 
     if _aclient is None:
         _aclient = aioredis.Redis.from_url(URL, **_CLIENT_OPTIONS)
-    r = _aclient
-    if sent is not None:
-        await r.rpush(STARTED, f"{i} {sent!r} {start!r}")
-        return
-    pipe = r.pipeline(transaction=False)
-    pipe.hincrby(SEEN, str(i), 1)
-    pipe.incr(DONE)
-    _, done = await pipe.execute()
-    if done == TARGET:
-        await r.rpush(FINISHED, repr(time.time()))
+    await _aclient.rpush(STARTED, f"{i} {sent!r} {start!r}")
 
 
 # -- operations ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The benchmark harnesses keep working: ``benchmarks/run.py --quick`` (asynq only, small N),
-``benchmarks/deep_queue.py --quick`` and ``benchmarks/bookkeeping_ceiling.py``.
+and ``benchmarks/deep_queue.py --quick``.
 
 No timing is asserted here; the numbers come from the benchmark's own command.
 """
@@ -40,14 +40,3 @@ def test_quick_deep_queue_benchmark_runs_and_reports_memory_per_task(tmp_path: P
     assert "bytes per pending task" in result.stdout, result.stdout
     assert output.with_suffix(".md").exists() and output.with_suffix(".json").exists()
 
-
-def test_bookkeeping_ceiling_prints_a_rate_per_thread_count() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bookkeeping_ceiling.py"),
-         "--tasks", "300", "--threads", "1,8", "--repeat", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}"
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 8 |")]
-    assert len(rows) == 2, result.stdout
-    assert all(float(row.split("|")[2].replace(",", "")) > 0 for row in rows), rows
