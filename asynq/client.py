@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -13,6 +11,7 @@ import attrs
 from redis.exceptions import OutOfMemoryError
 
 from asynq import _validate, codecs
+from asynq._ids import uuid4
 from asynq.brokers import BrokerSpec, open_broker
 from asynq.brokers.base import EnqueueRequest, TaskMessage, TaskState
 from asynq.brokers.redis.keys import unique as unique_key
@@ -131,7 +130,7 @@ class Client:
                 now, queue, max_retry, timeout, deadline, process_at, process_in, unique, retention, headers
             )
         request = self._request(task, options, _validate.name("task_id", task_id) if task_id is not None else None, now)
-        with self._broker_errors(), self._replication_errors([request], now):
+        with _EnqueueErrors(self.broker, [request], now):
             state = self.broker.enqueue(request, now=now, **durability)
         return _info(request, state, now)
 
@@ -151,7 +150,7 @@ class Client:
         now = self._clock.now()
         validated = self._options(now, **_with_defaults(options))
         requests = [self._request(t, validated, None, now) for t in tasks]
-        with self._broker_errors(), self._replication_errors(requests, now):
+        with _EnqueueErrors(self.broker, requests, now):
             outcomes = self.broker.enqueue_many(requests, now=now, **durability)
         results: list[TaskInfo | Exception] = [
             outcome if isinstance(outcome, Exception) else _info(request, outcome, now)
@@ -160,16 +159,6 @@ class Client:
         if any(isinstance(r, Exception) for r in results):
             raise EnqueueManyError(results)
         return results  # type: ignore[return-value]  # no exceptions, checked above
-
-    @contextlib.contextmanager
-    def _broker_errors(self) -> Iterator[None]:
-        """Turn Redis refusing a write for lack of memory into BrokerOutOfMemoryError."""
-        try:
-            yield
-        except OutOfMemoryError as exc:
-            # redis-py prefixes pipeline errors with the failing command: keep Redis's words only.
-            reason = str(exc).rpartition("caused error: ")[2]
-            raise BrokerOutOfMemoryError(getattr(self.broker, "address", repr(self.broker)), reason) from exc
 
     def _call_durability(self, replicas: int | None, replica_timeout: _validate.Seconds | None) -> dict[str, Any]:
         """The broker's durable-enqueue arguments for one call: none when it need not wait."""
@@ -180,19 +169,6 @@ class Client:
             default["replicas"] if replicas is None else replicas,
             default["replica_timeout"] if replica_timeout is None else replica_timeout,
         )
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _replication_errors(requests: Sequence[EnqueueRequest], now: float) -> Iterator[None]:
-        """Give a ReplicationError the TaskInfo of each stored task, in place of broker states."""
-        try:
-            yield
-        except ReplicationError as exc:
-            exc.results = [
-                outcome if isinstance(outcome, Exception) else _info(request, outcome, now)
-                for request, outcome in zip(requests, exc.results)
-            ]
-            raise
 
     def close(self) -> None:
         """Close the broker if this client opened it."""
@@ -267,7 +243,7 @@ class Client:
         message = TaskMessage(
             type=task.type,
             payload=payload,
-            id=task_id or _uuid4(),
+            id=task_id or uuid4(),
             queue=options.queue,
             retry=options.max_retry,
             timeout=options.timeout,
@@ -277,15 +253,6 @@ class Client:
             headers=headers,
         )
         return EnqueueRequest(message, process_at=options.process_at, unique_ttl=unique_ttl)
-
-
-def _uuid4() -> str:
-    """``str(uuid.uuid4())``, the same random version-4 UUID, without building a UUID object."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40  # version 4
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -311,6 +278,37 @@ def _durability(replicas: int, replica_timeout: _validate.Seconds) -> dict[str, 
     replicas = _validate.count("replicas", replicas, maximum=1000)
     timeout = _validate.seconds("replica_timeout", replica_timeout, minimum=0.001, maximum=3600)
     return {"replicas": replicas, "replica_timeout": timeout} if replicas else {}
+
+
+class _EnqueueErrors:
+    """Turns what the broker raises while storing ``requests`` into the client's errors.
+
+    Redis refusing a write for lack of memory becomes BrokerOutOfMemoryError; a
+    ReplicationError gets the TaskInfo of each stored task in place of broker states.
+    (A class, not a generator context manager: it wraps every enqueue, and costs a third.)
+    """
+
+    __slots__ = ("broker", "requests", "now")
+
+    def __init__(self, broker: Any, requests: Sequence[EnqueueRequest], now: float) -> None:
+        self.broker = broker
+        self.requests = requests
+        self.now = now
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(exc, OutOfMemoryError):
+            # redis-py prefixes pipeline errors with the failing command: keep Redis's words only.
+            reason = str(exc).rpartition("caused error: ")[2]
+            address = getattr(self.broker, "address", repr(self.broker))
+            raise BrokerOutOfMemoryError(address, reason) from exc
+        if isinstance(exc, ReplicationError):
+            exc.results = [
+                outcome if isinstance(outcome, Exception) else _info(request, outcome, self.now)
+                for request, outcome in zip(self.requests, exc.results)
+            ]
 
 
 def _info(request: EnqueueRequest, state: TaskState, now: float) -> TaskInfo:

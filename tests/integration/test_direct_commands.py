@@ -56,6 +56,34 @@ def test_error_reply_leaves_the_connection_in_step(client: redis.Redis) -> None:
     direct.close()
 
 
+def test_many_commands_reply_in_order_and_an_error_is_raised_after_all_replies(client: redis.Redis) -> None:
+    direct = DirectCommands(client.connection_pool)
+    client.delete("direct:n")
+    assert direct.execute_many([("INCR", "direct:n"), ("INCRBY", "direct:n", 2), ("ECHO", b"\x00\xff")]) == [
+        1, 3, b"\x00\xff"
+    ]
+    me = direct.execute_command("CLIENT", "ID")
+    with pytest.raises(rex.ResponseError, match="first"):
+        direct.execute_many([
+            ("EVAL", "return redis.error_reply('first')", 0),
+            ("INCR", "direct:n"),
+            ("EVAL", "return redis.error_reply('second')", 0),
+        ])
+    assert client.get("direct:n") == b"4"  # the commands after the error ran too
+    assert direct.execute_command("ECHO", "next") == b"next"  # every reply was read
+    assert direct.execute_command("CLIENT", "ID") == me
+    direct.close()
+
+
+def test_a_client_with_another_encoding_encodes_as_its_own_commands_do(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url, encoding="latin-1") as r:
+        direct = DirectCommands(r.connection_pool)
+        direct.execute_command("SET", "direct:é", "é")
+        assert r.get("direct:é") == "é".encode("latin-1")
+        assert r.exists("direct:é".encode("latin-1")) == 1
+        direct.close()
+
+
 def test_a_timed_out_call_never_hands_its_late_reply_to_the_next(client: redis.Redis) -> None:
     direct = DirectCommands(client.connection_pool)
     client.delete("direct:list")

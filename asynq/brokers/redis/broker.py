@@ -89,7 +89,7 @@ class RedisBroker(RedisInspection, base.Broker):
         # queue in asynq:queues; on Redis Cluster that key lives in another slot, so a SADD goes
         # alongside the script calls in the same pipeline.
         self._one_node = isinstance(client, redis.Redis)
-        # Single script calls on one server skip redis-py's per-call work (see direct.py).
+        # Script calls on one server skip redis-py's per-call work (see direct.py).
         self._direct = DirectCommands(client.connection_pool) if isinstance(client, redis.Redis) else None
 
     def __repr__(self) -> str:
@@ -171,8 +171,10 @@ class RedisBroker(RedisInspection, base.Broker):
                 chunk = indexes[lo:lo + ENQUEUE_CHUNK]
                 calls.append((chunk, *self._enqueue_script_call(queue, [requests[i] for i in chunk], now)))
         register = not self._one_node  # the scripts can't: a SADD of its own
-        if not register and replicas <= 0 and len(calls) == 1:
-            replies = [self._script("enqueue", calls[0][1], calls[0][2])]
+        if self._direct is not None and replicas <= 0:
+            direct = self._direct
+            commands = [scripts.command("enqueue", script_keys, args) for _, script_keys, args in calls]
+            replies = self._run(lambda: direct.execute_many(commands))
         else:
 
             def fill(pipe: Any) -> None:

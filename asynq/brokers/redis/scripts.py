@@ -56,7 +56,12 @@ def call(target: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> An
         # script) where EVALSHA's keys are, and never recovers if that server is the one that
         # died. A MOVED reply still re-routes the command by its slot.
         options["target_nodes"] = target.get_node_from_key(keys[0])
-    return target.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args, **options)
+    return target.execute_command(*command(name, keys, args), **options)
+
+
+def command(name: str, keys: Sequence[str], args: Sequence[Any]) -> tuple[Any, ...]:
+    """The ``EVALSHA`` command running script ``name``."""
+    return ("EVALSHA", _SHAS[name], len(keys), *keys, *args)
 
 
 def load_all(client: Any) -> None:
