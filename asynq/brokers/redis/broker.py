@@ -122,7 +122,11 @@ class RedisBroker(RedisInspection, base.Broker):
                 delay = min(delay * 2, 1.0)
 
     def _script(self, name: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
-        return self._run(lambda: scripts.call(self._direct or self._client, name, keys_, args))
+        direct = self._direct
+        if direct is not None:
+            command = scripts.command(name, keys_, args)
+            return self._run(lambda: direct.execute_command(*command))
+        return self._run(lambda: scripts.call(self._client, name, keys_, args))
 
     def _pipelined(self, fill: Callable[[Any], object]) -> list[Any]:
         """Send the commands ``fill`` queues on a pipeline in one round trip."""

@@ -47,7 +47,7 @@ _SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SOURCES.
 
 
 def call(target: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-    """Run script ``name`` on a client (or DirectCommands) or queue it on a pipeline."""
+    """Run script ``name`` on a client or queue it on a pipeline."""
     # Not ``target.evalsha``: redis-py's ClusterPipeline blocks that method (redis-py#2914).
     options: dict[str, Any] = {}
     if isinstance(target, ClusterPipeline) and keys:
