@@ -75,6 +75,16 @@ def test_many_commands_reply_in_order_and_an_error_is_raised_after_all_replies(c
     direct.close()
 
 
+def test_an_argument_that_cannot_be_sent_raises_and_costs_no_connection(client: redis.Redis) -> None:
+    direct = DirectCommands(client.connection_pool)
+    me = direct.execute_command("CLIENT", "ID")
+    with pytest.raises(rex.DataError):
+        direct.execute_command("SET", "direct:bad", None)
+    assert direct.execute_command("CLIENT", "ID") == me
+    assert client.exists("direct:bad") == 0
+    direct.close()
+
+
 def test_a_client_with_another_encoding_encodes_as_its_own_commands_do(redis_url: str) -> None:
     with redis.Redis.from_url(redis_url, encoding="latin-1") as r:
         direct = DirectCommands(r.connection_pool)

@@ -47,12 +47,11 @@ class DirectCommands:
         An error reply is raised once every reply is read, so the connection stays in step;
         the first one is raised, as redis-py's pipelines do.
         """
+        # Packed before a connection is taken: an argument that cannot be sent costs none.
+        packed = [b"".join(map(pack_command, commands))] if self._fast_pack else None
         conn = self._take()
         try:
-            if self._fast_pack:
-                conn.send_packed_command([b"".join(map(pack_command, commands))], check_health=False)
-            else:
-                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            conn.send_packed_command(packed or conn.pack_commands(commands), check_health=False)
             replies: list[Any] = []
             error: rex.ResponseError | None = None
             for _ in commands:
