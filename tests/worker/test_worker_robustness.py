@@ -61,6 +61,9 @@ def test_corrupt_message_is_archived_and_other_tasks_still_run(
     after = env.client.enqueue(asynq.Task("t", 2))
     env.start(lambda t: done.append(t.id), concurrency=1)
     wait_until(lambda: sorted(done) == sorted([before.id, after.id]))
+    # The handler ran; its success is written a moment later, in the next settle batch.
+    wait_until(lambda: not env.exists("default", before.id) and not env.exists("default", after.id),
+               what="both good tasks settled")
     wait_until(lambda: env.ids(keys.archived("default")) == ["corrupt-1"])
     assert "corrupt" in _archived_error(env, "corrupt-1")
     assert env.state("default", "corrupt-1") == "archived"
@@ -120,6 +123,8 @@ def test_message_no_handler_can_get_is_archived_and_the_pool_stays_whole(env: En
     good = env.client.enqueue(asynq.Task("good"))
     env.start(lambda t: done.append(t.id), concurrency=1)
     wait_until(lambda: done == [good.id], what="the next task to run on the one worker thread")
+    # The handler ran; its success is written a moment later, in the next settle batch.
+    wait_until(lambda: not env.exists("default", good.id), what="the good task settled")
     wait_until(lambda: env.ids(keys.archived("default")) == [msg.id])
     assert "corrupt" in _archived_error(env, msg.id)
     assert env.ids(keys.active("default")) == []
@@ -135,5 +140,6 @@ def test_recoverer_archives_an_unusable_expired_task_and_recovers_the_others(env
     ran: list[tuple[str, int]] = []
     env.start(lambda t: ran.append((t.id, t.retry_count)), recover_interval=0.1)
     wait_until(lambda: ran == [(normal.id, 1)] and env.ids(keys.archived("default")) == [UNUSABLE[0].id])
+    wait_until(lambda: not env.exists("default", normal.id), what="the recovered task settled")
     assert "corrupt" in _archived_error(env, UNUSABLE[0].id)
     assert env.ids(keys.active("default")) == [] and env.ids(keys.lease("default")) == []
