@@ -36,7 +36,9 @@ def test_server_and_worker_state_while_running_and_gone_after_shutdown(env: Env)
         assert release.wait(5)
 
     info = env.client.enqueue(asynq.Task("busy", {"x": 1}), queue="critical")
-    bg = env.start(handler, concurrency=3, queues={"critical": 6, "default": 1}, heartbeat_interval=0.1)
+    # The server's records live for two heartbeats: 0.1 s gave a loaded machine only 0.2 s
+    # between two reads of this test before they expired.
+    bg = env.start(handler, concurrency=3, queues={"critical": 6, "default": 1}, heartbeat_interval=0.5)
     assert started.wait(5)
 
     def busy_server() -> asynq.brokers.base.ServerState | None:
@@ -156,7 +158,7 @@ def test_stop_takes_no_new_tasks_and_running_ones_finish(env: Env) -> None:
         done.append(task.id)
 
     running = env.client.enqueue(asynq.Task("running"))
-    bg = env.start(handler, concurrency=2, heartbeat_interval=0.1)
+    bg = env.start(handler, concurrency=2, heartbeat_interval=0.5)  # records live 1 s
     assert started.wait(5)
     bg.stop()
     wait_until(lambda: codec.decode_server(env.raw.get(_server_keys(env)[0])).status == "stopped")
