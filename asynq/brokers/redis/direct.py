@@ -30,8 +30,9 @@ class DirectCommands:
         self._lock = threading.Lock()  # so close() never disconnects one a caller just took
         self._pid = os.getpid()
         encoder = pool.get_encoder()
-        # Our own packer writes str as strict UTF-8, as redis-py's default encoder does; a client
-        # made with another encoding keeps redis-py's packer, so every call encodes alike.
+        # Our own packer writes str as strict UTF-8, as redis-py does by default (and always,
+        # with hiredis); a client made with another encoding keeps redis-py's packer, so all
+        # its commands encode alike.
         self._fast_pack = (encoder.encoding.lower().replace("-", ""), encoder.encoding_errors) == ("utf8", "strict")
 
     def execute_command(self, *args: Any) -> Any:
