@@ -15,7 +15,6 @@ _CHUNK = 16 * 256
 
 class _RandomBytes:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._reset()
         os.register_at_fork(after_in_child=self._reset)
 
