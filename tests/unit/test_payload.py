@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -80,6 +81,17 @@ def test_unserialisable_payload_fails_at_construction(data: Any, named: str) -> 
         Payload(data)
     assert named in str(info.value)
     assert "pass bytes" in str(info.value)
+
+
+@pytest.mark.parametrize("make", [lambda: [], lambda: {}], ids=["list", "dict"])
+def test_a_payload_that_contains_itself_fails_at_construction(make: Any) -> None:
+    data = make()
+    if isinstance(data, list):
+        data.append(data)
+    else:
+        data["self"] = data
+    with pytest.raises(PayloadError, match="refers to itself"):
+        Payload(data)
 
 
 def test_payload_error_is_value_error() -> None:
@@ -187,6 +199,12 @@ json_values = st.recursive(
 @given(st.dictionaries(st.text(), json_values))
 def test_any_json_dict_round_trips(data: dict[str, Any]) -> None:
     assert Payload.from_bytes(Payload(data).raw).data == data
+
+
+@given(json_values.filter(lambda v: v is not None))  # None is the empty payload
+def test_bytes_are_what_json_dumps_makes_with_the_documented_options(data: Any) -> None:
+    expected = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
+    assert Payload(data).raw == expected.encode()
 
 
 @given(st.dictionaries(st.text(), json_values))
