@@ -686,6 +686,20 @@ class BrokerConformance:
         ]
         assert broker.enqueue_many([], now=NOW) == []
 
+    def test_a_large_enqueue_many_across_queues_keeps_every_outcome_in_order(self, broker: Broker) -> None:
+        # Enough tasks for a broker to split its work into several calls per queue.
+        broker.enqueue(request(T1), now=NOW)
+        mine = [msg(f"m{i}", CRITICAL if i % 3 == 0 else Q) for i in range(450)]
+        requests = [request(m) for m in mine]
+        requests[400] = request(T1_OTHER)  # late in the batch: its ID is taken
+        requests[401] = request(T1)  # the same message again: a retried call
+        results = broker.enqueue_many(requests, now=NOW)
+        want: list[Any] = [TaskState.PENDING] * 450
+        want[400] = TaskIDConflictError
+        assert _as_outcomes(results) == want
+        stored = {x.message.id for x in broker.dequeue([Q, CRITICAL], 1000, now=NOW, lease_until=LEASE_UNTIL)}
+        assert stored == {m.id for i, m in enumerate(mine) if i not in (400, 401)} | {"t1"}
+
     def test_completed_task_deleted_after_retention(self, broker: Broker) -> None:
         broker.enqueue(request(R1), now=NOW)
         held = self.dequeue_one(broker)

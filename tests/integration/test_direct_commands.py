@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -18,6 +19,7 @@ from redis.sentinel import Sentinel
 from asynq import Client, Task, TaskState
 from asynq.brokers.redis.direct import DirectCommands
 from brokers import RedisServer
+from testkit import wait_until
 
 
 @pytest.fixture(params=["standalone", "sentinel"])
@@ -72,6 +74,40 @@ def test_many_commands_reply_in_order_and_an_error_is_raised_after_all_replies(c
     assert client.get("direct:n") == b"4"  # the commands after the error ran too
     assert direct.execute_command("ECHO", "next") == b"next"  # every reply was read
     assert direct.execute_command("CLIENT", "ID") == me
+    direct.close()
+
+
+def test_streamed_commands_run_while_the_caller_makes_the_next(client: redis.Redis) -> None:
+    direct = DirectCommands(client.connection_pool)
+    client.delete("direct:stream")
+
+    def commands() -> Iterator[tuple[Any, ...]]:
+        for i in range(3):
+            yield ("RPUSH", "direct:stream", i)
+            # Redis has run the command before we make the next: it was sent, not held back.
+            wait_until(lambda: client.llen("direct:stream") == i + 1, what=f"RPUSH #{i + 1} to arrive")
+        yield ("EVAL", "return redis.error_reply('late')", 0)
+        yield ("LRANGE", "direct:stream", 0, -1)
+
+    with pytest.raises(rex.ResponseError, match="late"):
+        direct.execute_streamed(commands())
+    assert direct.execute_streamed(iter([("LLEN", "direct:stream"), ("ECHO", "x")])) == [3, b"x"]
+    direct.close()
+
+
+def test_a_stream_that_fails_midway_drops_its_connection(client: redis.Redis) -> None:
+    direct = DirectCommands(client.connection_pool)
+    me = direct.execute_command("CLIENT", "ID")
+
+    def commands() -> Iterator[tuple[Any, ...]]:
+        yield ("ECHO", "sent")
+        raise RuntimeError("the caller failed while making the next command")
+
+    with pytest.raises(RuntimeError, match="caller failed"):
+        direct.execute_streamed(commands())
+    # ECHO's reply is still on that connection, unread: using it again would return it here.
+    assert direct.execute_command("ECHO", "after") == b"after"
+    assert direct.execute_command("CLIENT", "ID") != me
     direct.close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -30,7 +30,7 @@ CORRUPT_TYPE = "asynq:corrupt"
 """Type of the placeholder message archived in place of one that could not be decoded."""
 BATCH = 100
 """Most tasks one housekeeping script moves per call, to keep Redis responsive."""
-ENQUEUE_CHUNK = 500
+ENQUEUE_CHUNK = 100
 """Most tasks one enqueue script call stores (enqueue_many sends several calls in one round trip)."""
 
 # Errors after which the same call may succeed: the connection broke, the server is loading,
@@ -169,22 +169,29 @@ class RedisBroker(RedisInspection, base.Broker):
         by_queue: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
             by_queue.setdefault(request.message.queue, []).append(index)
-        calls: list[tuple[list[int], list[str], list[Any]]] = []
-        for queue, indexes in by_queue.items():
-            for lo in range(0, len(indexes), ENQUEUE_CHUNK):
-                chunk = indexes[lo:lo + ENQUEUE_CHUNK]
-                calls.append((chunk, *self._enqueue_script_call(queue, [requests[i] for i in chunk], now)))
+        chunks = [
+            (queue, indexes[lo:lo + ENQUEUE_CHUNK])
+            for queue, indexes in by_queue.items()
+            for lo in range(0, len(indexes), ENQUEUE_CHUNK)
+        ]
+
+        def script_calls() -> Iterator[tuple[list[str], list[Any]]]:
+            for queue, chunk in chunks:
+                yield self._enqueue_script_call(queue, [requests[i] for i in chunk], now)
+
         register = not self._one_node  # the scripts can't: a SADD of its own
         if self._direct is not None and replicas <= 0:
             direct = self._direct
-            commands = [scripts.command("enqueue", script_keys, args) for _, script_keys, args in calls]
-            replies = self._run(lambda: direct.execute_many(commands))
+            # Each chunk is sent as soon as it is encoded: Redis stores one while we encode the next.
+            replies = self._run(
+                lambda: direct.execute_streamed(scripts.command("enqueue", *call) for call in script_calls())
+            )
         else:
 
             def fill(pipe: Any) -> None:
                 if register:
                     pipe.sadd(keys.ALL_QUEUES, *by_queue)
-                for _, script_keys, args in calls:
+                for script_keys, args in script_calls():
                     scripts.call(pipe, "enqueue", script_keys, args)
                 if replicas > 0:
                     self._queue_wait(pipe, by_queue, replicas, replica_timeout)
@@ -193,12 +200,12 @@ class RedisBroker(RedisInspection, base.Broker):
             if register:
                 replies = replies[1:]
         outcomes: list[TaskState | Exception] = [TaskState.PENDING] * len(requests)
-        for (chunk, _, _), reply in zip(calls, replies):
+        for (_, chunk), reply in zip(chunks, replies):
             for index, code in zip(chunk, reply):
                 outcomes[index] = self._enqueue_outcome(requests[index], code)
         if replicas > 0:
             # One WAIT per node written to (one on a single server); the weakest one counts.
-            acked = min(replies[len(calls):])
+            acked = min(replies[len(chunks):])
             if acked < replicas:
                 raise ReplicationError(self.address, acked, replicas, replica_timeout, outcomes)
         return outcomes

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
@@ -50,12 +50,38 @@ class DirectCommands:
         """
         # Packed before a connection is taken: an argument that cannot be sent costs none.
         packed = [b"".join(map(pack_command, commands))] if self._fast_pack else None
+
+        def send(conn: Any) -> int:
+            conn.send_packed_command(packed or conn.pack_commands(commands), check_health=False)
+            return len(commands)
+
+        return self._exchange(send)
+
+    def execute_streamed(self, commands: Iterable[Sequence[Any]]) -> list[Any]:
+        """Like :meth:`execute_many`, but each command is sent as soon as ``commands`` yields it.
+
+        For a long pipeline of commands that are costly to make: Redis runs the first ones
+        while the caller makes the rest, on the other core.
+        """
+
+        def send(conn: Any) -> int:
+            count = 0
+            for command in commands:
+                packed = pack_command(command) if self._fast_pack else conn.pack_command(*command)
+                conn.send_packed_command([packed], check_health=False)
+                count += 1
+            return count
+
+        return self._exchange(send)
+
+    def _exchange(self, send: Callable[[Any], int]) -> list[Any]:
+        """Run ``send`` on a connection, then read as many replies as it says it sent."""
         conn = self._take()
         try:
-            conn.send_packed_command(packed or conn.pack_commands(commands), check_health=False)
+            count = send(conn)
             replies: list[Any] = []
             error: rex.ResponseError | None = None
-            for _ in commands:
+            for _ in range(count):
                 try:
                     replies.append(conn.read_response())
                 except rex.ResponseError as exc:  # an error reply leaves the connection in step
@@ -69,9 +95,10 @@ class DirectCommands:
             self.close()
             raise
         except BaseException:
-            # Timed out or interrupted between request and reply: the connection may still
-            # receive a reply meant for this call, so it is never used again. (redis-py drops
-            # a plain connection on a timeout itself, a Sentinel-managed one it keeps.)
+            # Timed out or interrupted between request and reply (or while sending): the
+            # connection may still receive a reply meant for this call, so it is never used
+            # again. (redis-py drops a plain connection on a timeout itself, a Sentinel-managed
+            # one it keeps.)
             conn.disconnect()
             raise
         with self._lock:
