@@ -1,4 +1,5 @@
-"""The direct path's RESP packer writes exactly what redis-py's packer writes."""
+"""The direct path's RESP packer writes exactly what redis-py's packer writes, with hiredis's
+C packer and with the Python one used where hiredis is missing."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 from redis import exceptions as rex
 from redis.connection import Connection
 
+from asynq.brokers.redis import direct
 from asynq.brokers.redis.direct import pack_command
 
 ARGUMENTS = [
@@ -16,6 +18,14 @@ ARGUMENTS = [
     ("ECHO", bytearray(b"ba"), memoryview(b"mv")),
     ("ECHO", "x" * 1023, "y" * 1024, b"z" * 70_000),  # either side of the cached length prefixes
 ]
+
+
+@pytest.fixture(params=["hiredis", "python"], autouse=True)
+def packer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.param == "python":
+        monkeypatch.setattr(direct, "_c_pack_command", None)
+    else:
+        assert direct._c_pack_command is not None, "hiredis is a dependency on CPython"
 
 
 @pytest.mark.parametrize("args", ARGUMENTS, ids=range(len(ARGUMENTS)))
