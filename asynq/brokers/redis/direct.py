@@ -138,6 +138,7 @@ _LENGTHS = [b"$%d\r\n" % n for n in range(1024)]
 """The RESP length prefix of the short arguments every command is mostly made of."""
 
 
+_c_pack_command: Callable[[Any], bytes] | None
 try:
     from hiredis import pack_command as _c_pack_command
 except ImportError:  # an interpreter without hiredis (PyPy): the Python packer does it all
@@ -154,7 +155,7 @@ def pack_command(args: Sequence[Any]) -> bytes:
     """
     if _c_pack_command is not None:
         try:
-            return _c_pack_command(args)  # type: ignore[no-any-return]
+            return _c_pack_command(args)
         except TypeError:
             pass
     return _pack_in_python(args)
