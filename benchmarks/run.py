@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import queue
 import shutil
 import signal
 import statistics
@@ -42,6 +43,7 @@ from brokers import RedisServer  # noqa: E402
 MARK = "@@bench "
 CONCURRENCY = 8
 LEDGER_POLL = 0.005  # seconds between two looks at the ledger file for new completions
+TURN = 100  # tasks one producer sends per turn in the enqueue-turns measurement
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,53 @@ class Runner:
         result = self.op(system, "enqueue_many" if many else "enqueue", *args, timeout=self.args.timeout)
         return n / result["seconds"]
 
+    def enqueue_turns(self, systems: list[System], n: int) -> tuple[dict[str, float], dict[str, str]]:
+        """Single-call enqueue rate of every system, its producer taking turns with the others'.
+
+        All producers start at once; each in turn sends TURN tasks while the others wait
+        (the order rotates every turn), and times only its own turns. The machine's speed
+        changes from second to second, so rates measured one system after another differ by
+        as much as 2x between rounds; taking turns gives every system the same share of the
+        fast and the slow moments. Returns the rates and, per system, the error that stopped it.
+        """
+        self.flush()
+        takers: dict[str, TurnTaker] = {}
+        errors: dict[str, str] = {}
+        rates: dict[str, float] = {}
+        timeout = self.args.timeout
+
+        def drop(name: str, exc: Exception) -> None:
+            errors[name] = str(exc)
+            self.log(f"  {name} enqueue (turns) FAILED: {exc}")
+            _stop(takers.pop(name).proc)
+
+        try:
+            for system in systems:
+                takers[system.name] = TurnTaker(self, system)
+            for name in list(takers):
+                try:
+                    takers[name].expect("ready", timeout)
+                except Failure as exc:
+                    drop(name, exc)
+            for turn in range(math.ceil(n / TURN)):
+                names = list(takers)
+                shift = turn % max(1, len(names))
+                for name in names[shift:] + names[:shift]:
+                    try:
+                        takers[name].turn(timeout)
+                    except Failure as exc:
+                        drop(name, exc)
+            for name in list(takers):
+                try:
+                    rates[name] = takers[name].finish(timeout)
+                except Failure as exc:
+                    drop(name, exc)
+        finally:
+            for taker in takers.values():
+                _stop(taker.proc)
+        self.flush()
+        return rates, errors
+
     def processing(self, system: System, n: int) -> dict[str, Any]:
         """N tasks are pending; start one worker process and wait for the N-th completion."""
         ledger = Ledger(self.logs / f"{system.name}-ledger.txt")
@@ -314,7 +363,8 @@ class Runner:
             phase("enqueue_many", lambda: result.update(enqueue_many_rate=self.enqueue(system, n, many=True)))
 
         def enqueue_then_process() -> None:
-            result["enqueue_rate"] = self.enqueue(system, n)
+            # The table's enqueue/s comes from enqueue_turns; this run, alone, loads the queue.
+            result["enqueue_alone_rate"] = self.enqueue(system, n)
             result.update(self.processing(system, n))
 
         phase("processing", enqueue_then_process)
@@ -416,6 +466,61 @@ return #ARGV"""
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+class TurnTaker:
+    """One system's producer in :meth:`Runner.enqueue_turns`: a process that sends a burst of
+    tasks for every line it reads, and answers each with a ``turn`` line."""
+
+    def __init__(self, runner: Runner, system: System) -> None:
+        self.name = system.name
+        log_path = runner.logs / f"{system.name}-enqueue-turns.log"
+        with open(log_path, "ab") as log_file:
+            self.proc = _popen(
+                runner.command(system, "enqueue-turns", "--burst", str(TURN)), cwd=ROOT, env=runner.env(),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
+            )
+        self.log_path = log_path
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(b"")  # end of output
+
+    def expect(self, op: str, timeout: float) -> dict[str, Any]:
+        """The next ``@@bench`` result, which must be ``op``; other output is the library's."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic())).decode()
+            except queue.Empty:
+                raise Failure(f"no {op!r} within {timeout:g} s (log: {self.log_path})") from None
+            if not line:
+                raise Failure(f"exited with {self.proc.wait()} before {op!r} (log: {self.log_path})")
+            if line.startswith(MARK):
+                result: dict[str, Any] = json.loads(line[len(MARK):])
+                if result.get("op") != op:
+                    raise Failure(f"sent {result.get('op')!r} where {op!r} was due (log: {self.log_path})")
+                return result
+
+    def turn(self, timeout: float) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(b"go\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise Failure(f"exited with {self.proc.wait()} (log: {self.log_path})") from None
+        self.expect("turn", timeout)
+
+    def finish(self, timeout: float) -> float:
+        """Close the producer's stdin; its rate over its own turns."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        result = self.expect("enqueue", timeout)
+        return float(result["n"] / result["seconds"])
+
 
 class Ledger:
     """The file the no-op tasks append ``"<id> <completion time>"`` lines to (_harness.record).
@@ -676,6 +781,8 @@ def report(meta: dict[str, Any], summary: dict[str, dict[str, Any]]) -> str:
 Medians of {c['repeat']} interleaved round(s). In parentheses: the ratio to the best peer
 (↑ higher is better, ↓ lower is better). N = {c['tasks']:,} no-op tasks per enqueue and
 processing run, {c['concurrency']} at once in one worker process where the system allows it.
+Single-call enqueue/s: the producers of all systems run at once and take turns, {TURN} tasks
+each, the order rotating every turn; each system's rate counts only its own turns.
 `enqueue_many` in batches of 1000. Latency over {c['latency_samples']:,} tasks sent one at a
 time, each {c['latency_gap'] * 1000:g} ms after the previous one started. Each task's own
 bookkeeping is one line appended to a file (no Redis command). Redis commands per task
@@ -767,6 +874,8 @@ def main(argv: list[str] | None = None) -> int:
                 systems.append(system)
             order: list[str] = [s.name for s in systems] + ([] if args.no_reference else [REFERENCE])
             for round_no in range(args.repeat):
+                runner.log(f"round {round_no + 1}/{args.repeat}: single-call enqueue, all systems taking turns")
+                turn_rates, turn_errors = runner.enqueue_turns(systems, args.tasks)
                 shift = round_no % len(order)
                 for name in order[shift:] + order[:shift]:
                     runner.log(f"round {round_no + 1}/{args.repeat}: {name}")
@@ -774,6 +883,10 @@ def main(argv: list[str] | None = None) -> int:
                         result = runner.reference(args.tasks)
                     else:
                         result = runner.measure(BY_NAME[name], args.tasks)
+                        if name in turn_rates:
+                            result["enqueue_rate"] = turn_rates[name]
+                        if name in turn_errors:
+                            result["errors"].append(f"enqueue (turns): {turn_errors[name]}")
                     result["round"] = round_no + 1
                     runs.append(result)
                     runner.log("  " + brief(result))

@@ -123,22 +123,42 @@ async def record_async(i: int, sent: float | None, start: float) -> None:
 
 # -- operations ---------------------------------------------------------------------------------
 
+def _send_range(send: Any, lo: int, hi: int) -> float:
+    """Send tasks lo..hi-1, one call each; the seconds it took."""
+    if inspect.iscoroutinefunction(send):
+        async def loop() -> float:
+            start = time.perf_counter()
+            for i in range(lo, hi):
+                await send(i, None)
+            return time.perf_counter() - start
+
+        return float(run_async(loop()))
+    start = time.perf_counter()
+    for i in range(lo, hi):
+        send(i, None)
+    return time.perf_counter() - start
+
+
 def _enqueue(adapter: Any, n: int) -> None:
     with adapter.producer() as send:
-        if inspect.iscoroutinefunction(send):
-            async def loop() -> float:
-                start = time.perf_counter()
-                for i in range(n):
-                    await send(i, None)
-                return time.perf_counter() - start
-
-            seconds = run_async(loop())
-        else:
-            start = time.perf_counter()
-            for i in range(n):
-                send(i, None)
-            seconds = time.perf_counter() - start
+        seconds = _send_range(send, 0, n)
     emit(op="enqueue", n=n, seconds=seconds)
+
+
+def _enqueue_turns(adapter: Any, burst: int) -> None:
+    """Send ``burst`` tasks each time the runner writes a line to stdin, until it closes stdin.
+
+    The runner hands the turn from one system's producer to the next (run.py's
+    ``enqueue_turns``), so that every system meets the machine's fast and slow moments alike.
+    """
+    with adapter.producer() as send:
+        emit(op="ready")
+        sent, seconds = 0, 0.0
+        while sys.stdin.readline():
+            seconds += _send_range(send, sent, sent + burst)
+            sent += burst
+            emit(op="turn")
+    emit(op="enqueue", n=sent, seconds=seconds)
 
 
 def _enqueue_many(adapter: Any, n: int, batch: int) -> None:
@@ -199,6 +219,8 @@ def main(adapter: Any) -> None:
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--many", action="store_true", help="use the bulk API (send_many)")
     p.add_argument("--batch", type=int, default=1000)
+    p = sub.add_parser("enqueue-turns", help="send --burst tasks per line read from stdin")
+    p.add_argument("--burst", type=int, required=True)
     p = sub.add_parser("worker")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--variant", default="")
@@ -217,6 +239,8 @@ def main(adapter: Any) -> None:
             _enqueue_many(adapter, args.n, args.batch)
         else:
             _enqueue(adapter, args.n)
+    elif args.op == "enqueue-turns":
+        _enqueue_turns(adapter, args.burst)
     elif args.op == "worker":
         _worker(adapter, args.concurrency, args.variant)
     elif args.op == "latency":
