@@ -31,7 +31,7 @@ CORRUPT_TYPE = "asynq:corrupt"
 BATCH = 100
 """Most tasks one housekeeping script moves per call, to keep Redis responsive."""
 ENQUEUE_CHUNK = 100
-"""Most tasks one enqueue script call stores (enqueue_many sends several calls in one round trip)."""
+"""Most tasks one enqueue script call stores; enqueue_many streams its calls (see enqueue_many)."""
 
 # Errors after which the same call may succeed: the connection broke, the server is loading,
 # or (after a failover) we reached a demoted primary and must re-resolve the new one.
