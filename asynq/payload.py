@@ -80,12 +80,12 @@ def _json_encoder() -> Callable[[Any], str]:
     without a circular-reference check (whose state it would share between threads): a
     circular payload ends in RecursionError instead, which the caller reports as such.
     """
-    encoder = json.JSONEncoder(
-        separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False, default=_encode_default
-    )
     make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
-    if make_c_encoder is None:  # no C accelerator (PyPy, say): the standard encoder's own path
-        return encoder.encode
+    if make_c_encoder is None:  # no C accelerator (PyPy, say): the standard encoder, alike
+        return json.JSONEncoder(
+            separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False,
+            check_circular=False, default=_encode_default,
+        ).encode
     c_encode = make_c_encoder(
         None, _encode_default, json.encoder.encode_basestring, None, ":", ",", True, False, False
     )

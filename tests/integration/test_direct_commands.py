@@ -130,8 +130,9 @@ def test_a_client_with_another_encoding_encodes_as_its_own_commands_do(
     with redis.Redis.from_url(redis_url, encoding="latin-1") as r, redis.Redis.from_url(redis_url) as raw:
         direct = DirectCommands(r.connection_pool)
         direct.execute_command("RPUSH", "direct:enc", "é")
+        direct.execute_streamed(iter([("RPUSH", "direct:enc", "é")]))
         r.rpush("direct:enc", "é")
-        assert raw.lrange("direct:enc", 0, -1) == [b"\xe9", b"\xe9"]
+        assert raw.lrange("direct:enc", 0, -1) == [b"\xe9", b"\xe9", b"\xe9"]
         direct.close()
 
 

@@ -69,8 +69,8 @@ class DirectCommands:
         def send(conn: Any) -> int:
             count = 0
             for command in commands:
-                packed = pack_command(command) if self._fast_pack else conn.pack_command(*command)
-                conn.send_packed_command([packed], check_health=False)
+                packed = [pack_command(command)] if self._fast_pack else conn.pack_command(*command)
+                conn.send_packed_command(packed, check_health=False)
                 count += 1
             return count
 
