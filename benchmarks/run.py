@@ -472,7 +472,6 @@ class TurnTaker:
     tasks for every line it reads, and answers each with a ``turn`` line."""
 
     def __init__(self, runner: Runner, system: System) -> None:
-        self.name = system.name
         log_path = runner.logs / f"{system.name}-enqueue-turns.log"
         with open(log_path, "ab") as log_file:
             self.proc = _popen(
