@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 import uuid
@@ -610,21 +611,51 @@ _CHANNEL_KINDS = {
 }
 
 
+def _notice(message: dict[str, Any]) -> base.Notice | None:
+    """The notice a pub/sub message carries; None for a (un)subscribe confirmation."""
+    if message["type"] != "message":
+        return None
+    return base.Notice(_CHANNEL_KINDS[message["channel"]], message["data"].decode())
+
+
 class _RedisSubscription(base.Subscription):
-    """Cancellations and wake-ups over Redis pub/sub; reconnects and resubscribes on its own."""
+    """Cancellations and wake-ups over Redis pub/sub; reconnects and resubscribes on its own.
+
+    It is ready when the constructor returns: Redis has confirmed both channels, so a notice
+    published afterwards is never missed. (SUBSCRIBE and a PUBLISH on another connection sent
+    just after it may reach Redis in either order.)
+    """
 
     def __init__(self, broker: RedisBroker) -> None:
         self._broker = broker
-        self._pubsub = broker._client.pubsub(ignore_subscribe_messages=True)
-        broker._run(lambda: self._pubsub.subscribe(*(c.decode() for c in _CHANNEL_KINDS)))
+        self._early: collections.deque[base.Notice] = collections.deque()
+        self._pubsub = broker._client.pubsub()
+        channels = [c.decode() for c in _CHANNEL_KINDS]
+        broker._run(lambda: self._pubsub.subscribe(*channels))
+        confirmed: set[bytes] = set()
+        deadline = time.monotonic() + broker._retry_timeout
+        while len(confirmed) < len(channels):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._pubsub.close()
+                raise BrokerConnectionError(broker.address, TimeoutError("Redis did not confirm the subscription"))
+            message = broker._run(lambda: self._pubsub.get_message(timeout=left))
+            if message is None:
+                continue
+            if message["type"] == "subscribe":
+                confirmed.add(message["channel"])
+            elif (notice := _notice(message)) is not None:  # on a channel confirmed first
+                self._early.append(notice)
 
     def get(self, timeout: float) -> base.Notice | None:
+        if self._early:
+            return self._early.popleft()
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            # Subscribe confirmations come through here too and yield None; keep waiting.
+            # Confirmations after a reconnect come through here too; keep waiting.
             message = self._broker._run(lambda: self._pubsub.get_message(timeout=left))
-            if message is not None and message["type"] == "message":
-                return base.Notice(_CHANNEL_KINDS[message["channel"]], message["data"].decode())
+            if message is not None and (notice := _notice(message)) is not None:
+                return notice
         return None
 
     def close(self) -> None:
