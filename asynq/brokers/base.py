@@ -285,7 +285,8 @@ class Broker(abc.ABC):
 
     @abc.abstractmethod
     def subscribe(self) -> Subscription:
-        """Start receiving cancellations and wake-ups."""
+        """Start receiving cancellations and wake-ups: every notice published after this
+        returns reaches the subscription (while it stays connected)."""
 
     # --- inspecting ------------------------------------------------------------------------
 
