@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from asynq.brokers import open_broker
-from asynq.brokers.base import Notice, NoticeKind, Subscription
+from asynq.brokers.base import Subscription
 from asynq.brokers.redis import keys
 from brokers import RedisServer
 
@@ -54,14 +54,3 @@ def test_subscribe_returns_only_once_redis_has_confirmed_both_channels(
     broker.close()
     r.close()
 
-
-def test_a_notice_published_right_after_subscribing_arrives(redis_url: str) -> None:
-    broker, _ = open_broker(redis_url)
-    subscription = broker.subscribe()
-    try:
-        broker.publish_cancellation("t1")
-        assert subscription.get(timeout=5) == Notice(NoticeKind.CANCEL, "t1")
-        assert subscription.get(timeout=0.05) is None
-    finally:
-        subscription.close()
-        broker.close()

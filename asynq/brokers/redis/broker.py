@@ -630,16 +630,23 @@ class _RedisSubscription(base.Subscription):
         self._broker = broker
         self._early: collections.deque[base.Notice] = collections.deque()
         self._pubsub = broker._client.pubsub()
-        channels = [c.decode() for c in _CHANNEL_KINDS]
-        broker._run(lambda: self._pubsub.subscribe(*channels))
+        try:
+            broker._run(lambda: self._pubsub.subscribe(*(c.decode() for c in _CHANNEL_KINDS)))
+            self._await_confirmations()
+        except BaseException:
+            self._pubsub.close()  # its connection goes back to the pool
+            raise
+
+    def _await_confirmations(self) -> None:
+        """Wait until Redis has confirmed every channel, keeping notices that come meanwhile."""
         confirmed: set[bytes] = set()
-        deadline = time.monotonic() + broker._retry_timeout
-        while len(confirmed) < len(channels):
+        deadline = time.monotonic() + self._broker._retry_timeout
+        while len(confirmed) < len(_CHANNEL_KINDS):
             left = deadline - time.monotonic()
             if left <= 0:
-                self._pubsub.close()
-                raise BrokerConnectionError(broker.address, TimeoutError("Redis did not confirm the subscription"))
-            message = broker._run(lambda: self._pubsub.get_message(timeout=left))
+                unconfirmed = TimeoutError("Redis did not confirm the subscription")
+                raise BrokerConnectionError(self._broker.address, unconfirmed)
+            message = self._broker._run(lambda: self._pubsub.get_message(timeout=left))
             if message is None:
                 continue
             if message["type"] == "subscribe":
