@@ -76,6 +76,7 @@ SYSTEMS = [
 BY_NAME = {s.name: s for s in SYSTEMS}
 REFERENCE = "redis-floor"
 REFERENCE_BATCH = 100
+REFERENCE_METRICS = ("enqueue_rate", "processing_rate", "commands_per_task", "redis_cpu_us_per_task")
 
 # metric key, column title, higher is better?
 METRICS = [
@@ -86,6 +87,7 @@ METRICS = [
     ("latency_p99_ms", "latency p99 ms ↓", False),
     ("rss_mb", "worker RSS MB ↓", False),
     ("commands_per_task", "Redis cmds/task ↓", False),
+    ("redis_cpu_us_per_task", "Redis CPU µs/task ↓", False),
 ]
 
 
@@ -287,6 +289,7 @@ class Runner:
         try:
             complete = ledger.wait_for(n, timeout=self.args.timeout, alive=lambda: proc.poll() is None)
             after = self.redis.info("all")  # not counted in itself
+            out["redis_cpu_s"] = redis_cpu_seconds(after) - redis_cpu_seconds(before)
             out["rss_mb"] = vm_hwm_mb(proc.pid)
         finally:
             sampler.stop()
@@ -364,8 +367,12 @@ class Runner:
 
         def enqueue_then_process() -> None:
             # The table's enqueue/s comes from enqueue_turns; this run, alone, loads the queue.
+            cpu_before = redis_cpu_seconds(self.redis)
             result["enqueue_alone_rate"] = self.enqueue(system, n)
+            enqueue_cpu = redis_cpu_seconds(self.redis) - cpu_before
             result.update(self.processing(system, n))
+            result["redis_cpu_enqueue_us_per_task"] = enqueue_cpu / n * 1e6
+            result["redis_cpu_us_per_task"] = (enqueue_cpu + result.pop("redis_cpu_s")) / n * 1e6
 
         phase("processing", enqueue_then_process)
         phase("latency", lambda: result.update(self.latency(system)))
@@ -380,6 +387,7 @@ class Runner:
             self.flush()
             floor = Floor(redis.Redis.from_url(self.url, protocol=2, socket_timeout=None))
             floor.warm()
+            cpu_before = redis_cpu_seconds(self.redis)
             start = time.perf_counter()
             floor.enqueue(n, batch)
             enqueue = n / (time.perf_counter() - start)
@@ -388,12 +396,14 @@ class Runner:
             done = floor.process(batch)
             seconds = time.perf_counter() - start
             after = self.redis.info("stats")["total_commands_processed"]
+            cpu = redis_cpu_seconds(self.redis) - cpu_before
             if done != n:
                 out["errors"].append(f"reference batch {batch}: processed {done} of {n}")
             suffix = "" if batch == 1 else f"_batch{batch}"
             out[f"enqueue_rate{suffix}"] = enqueue
             out[f"processing_rate{suffix}"] = n / seconds
             out[f"commands_per_task{suffix}"] = (after - before - 1) / n
+            out[f"redis_cpu_us_per_task{suffix}"] = cpu / n * 1e6
             floor.client.close()
         self.flush()
         return out
@@ -646,6 +656,12 @@ def commandstats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[st
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def redis_cpu_seconds(source: redis.Redis | dict[str, Any]) -> float:
+    """CPU time the Redis server has used (user + system, all its threads), from ``INFO``."""
+    info = source if isinstance(source, dict) else source.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     rank = max(1, math.ceil(q / 100 * len(sorted_values)))
@@ -754,7 +770,7 @@ def render(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
         for suffix, label in (("", "one task at a time"), (f"_batch{REFERENCE_BATCH}", f"batches of {REFERENCE_BATCH}")):
             cells = [f"*{REFERENCE}* ({label})", "1 connection, no library"]
             for key, _, _ in METRICS:
-                value = ref.get(key + suffix) if key in ("enqueue_rate", "processing_rate", "commands_per_task") else None
+                value = ref.get(key + suffix) if key in REFERENCE_METRICS else None
                 cells.append(cell(value, key, best))
             cells += ["", ""]
             lines.append("| " + " | ".join(cells) + " |")
@@ -925,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
 def brief(result: dict[str, Any]) -> str:
     parts = []
     for key in ("enqueue_rate", "enqueue_many_rate", "processing_rate", "latency_p50_ms", "latency_p99_ms",
-                "rss_mb", "commands_per_task", "lost", "duplicated",
+                "rss_mb", "commands_per_task", "redis_cpu_us_per_task", "lost", "duplicated",
                 f"processing_rate_batch{REFERENCE_BATCH}"):
         if result.get(key) is not None:
             value = fmt_count(result[key]) if key in ("lost", "duplicated") else fmt(result[key], key)

@@ -31,6 +31,8 @@ def test_quick_benchmark_runs_and_prints_a_table_with_an_asynq_row(tmp_path: Pat
     (run,) = [r for r in json.loads(output.with_suffix(".json").read_text())["runs"] if r["system"] == "asynq"]
     # enqueue/s from the producers taking turns; the solo run that loads the queue, kept beside it
     assert run["enqueue_rate"] > 0 and run["enqueue_alone_rate"] > 0 and not run["errors"]
+    # Redis's own CPU time per task, enqueue (alone) and processing together
+    assert 0 < run["redis_cpu_enqueue_us_per_task"] < run["redis_cpu_us_per_task"]
 
 
 def test_quick_deep_queue_benchmark_runs_and_reports_memory_per_task(tmp_path: Path) -> None:
